@@ -1,0 +1,3 @@
+from droidcap.cli import main
+
+main()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Implementation of ./dev: see the header there.
+set -euo pipefail
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+# Debian packages the tool, the lab and the tests run for real (see docs/lab.md).
+APT_PACKAGES=(
+  python3 python3-venv python3-pip
+  adb tcpdump tshark ffmpeg nginx libnginx-mod-rtmp rtmpdump
+  qemu-user-static iproute2 ethtool procps psmisc
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  nodejs npm tmux
+)
+# Only what `./dev demo` needs: the decoder is pure Python.
+APT_DEMO=(python3 python3-venv python3-pip)
+
+say() { printf '[dev] %s\n' "$*" >&2; }
+
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections 2>/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_for_venv() {
+  # Prefer the interpreter on PATH if it is new enough, else Debian's.
+  for c in python3 /usr/bin/python3; do
+    if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$c"; return
+    fi
+  done
+  say "Python 3.11 or newer is needed"; exit 1
+}
+
+need_venv() {
+  local stamp="$VENV/.droidcap-installed"
+  if [ ! -x "$PY" ]; then
+    say "creating $VENV"
+    "$(python_for_venv)" -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    say "installing droidcap and its test dependencies into .venv"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q -e ".[test]"
+    touch "$stamp"
+  fi
+}
+
+need_npm() {
+  # node-media-server: a second real RTMP server for the lab (chunk size 60000+).
+  local dir="$ROOT/.lab/npm"
+  if [ ! -d "$dir/node_modules/node-media-server" ]; then
+    say "installing node-media-server into $dir"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" node-media-server@2.7.4 >/dev/null
+  fi
+}
+
+setup_all() { need_apt "${APT_PACKAGES[@]}"; need_venv; need_npm; }
+
+run_pytest() {
+  set +e
+  "$PY" -m pytest "$@"
+  local rc=$?
+  set -e
+  # pytest's 5 means no test ran: that is a failure for us, never a pass.
+  return $rc
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  setup) setup_all ;;
+  demo) need_apt "${APT_DEMO[@]}"; need_venv; exec "$VENV/bin/droidcap" demo "$@" ;;
+  test) setup_all; run_pytest -m "not qemu_system" "$@" ;;
+  test-fast) setup_all; run_pytest -m "not slow and not lab and not qemu_system" "$@" ;;
+  test-qemu) setup_all; run_pytest -m qemu_system "$@" ;;
+  bench) setup_all; "$PY" bench/decode.py "$@" ;;
+  *) sed -n '2,9p' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
+esac
