@@ -1,0 +1,1 @@
+"""pytest plugin: RTMP lab fixtures (filled in by the lab work)."""

@@ -1,0 +1,1 @@
+"""A virtual Android device speaking the real adb wire protocol (see docs/virtual-device.md)."""

@@ -1,0 +1,1 @@
+"""pytest plugin: virtual device fixtures (filled in by the virtual device work)."""
