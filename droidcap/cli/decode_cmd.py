@@ -1,0 +1,89 @@
+"""``droidcap decode`` and ``droidcap demo``: print the RTMP sessions in a capture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from droidcap.cli import app, fail
+from droidcap.errors import DroidcapError
+
+
+def _open(capture: str):
+    if capture == "-":
+        return sys.stdin.buffer
+    path = Path(capture)
+    if not path.exists():
+        raise fail(f"no such file: {capture}")
+    if path.is_dir():
+        raise fail(f"{capture} is a directory; give a .pcap or .pcapng file")
+    return path
+
+
+@app.command()
+def decode(
+    capture: Annotated[str, typer.Argument(help="A .pcap/.pcapng file, or - for standard input.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or ndjson.")] = "table",
+    conn: Annotated[Optional[int], typer.Option(help="Only this connection (its index).")] = None,
+    types: Annotated[Optional[list[str]], typer.Option("--type", "-t",
+        help="Only these message types (e.g. command, video, set_chunk_size) or kinds (handshake, gap).")] = None,
+    engine: Annotated[str, typer.Option(help="native (droidcap's decoder) or tshark (through pyshark, to cross-check).")] = "native",
+    follow: Annotated[bool, typer.Option(help="Keep reading a capture that is still being written.")] = False,
+    max_message_size: Annotated[int, typer.Option(help="Larger RTMP messages are reported, not buffered.")] = 16 * 1024 * 1024,
+) -> None:
+    """Decode the RTMP sessions in CAPTURE: handshake, commands, status, metadata, media."""
+    from droidcap.decode import FORMATS, DecodeFilter, decode_to, iter_items
+    from droidcap.render.records import resolve_types
+
+    if fmt not in FORMATS:
+        raise fail(f"unknown --format {fmt!r}; choose table, json or ndjson")
+    if engine not in ("native", "tshark"):
+        raise fail(f"unknown --engine {engine!r}; choose native or tshark")
+    try:
+        wanted = resolve_types(types) if types else None
+    except ValueError as err:
+        raise fail(str(err)) from None
+    source = _open(capture)
+    if engine == "tshark":
+        if capture == "-" or follow:
+            raise fail("--engine tshark needs a capture file (not - or --follow)")
+        from droidcap.tshark_engine import tshark_items
+
+        items = tshark_items(Path(capture))
+    else:
+        items = iter_items(source, follow=follow, max_message_size=max_message_size)
+
+    def warn(note) -> None:
+        where = f" (frame {note.frame})" if note.frame else ""
+        typer.echo(f"droidcap: warning: {note.message}{where}", err=True)
+
+    out = sys.stdout
+    try:
+        report = decode_to(out, items, fmt=fmt, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
+        out.flush()
+    except BrokenPipeError:  # `droidcap decode x | head`: the reader left, which is fine
+        sys.stderr.close()
+        raise typer.Exit(0) from None
+    except DroidcapError as err:
+        raise fail(str(err), 1) from None
+    if conn is not None and not report.summaries:
+        raise fail(f"no connection {conn} in the capture; `droidcap decode {capture}` lists them", 1)
+
+
+def embedded_capture() -> Path:
+    """The capture shipped inside the package for ``droidcap demo``."""
+    return Path(__file__).resolve().parents[1] / "data" / "demo.pcap"
+
+
+@app.command()
+def demo(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or ndjson.")] = "table",
+) -> None:
+    """Decode the capture embedded in droidcap (nginx-rtmp with an ffmpeg publisher and players)."""
+    path = embedded_capture()
+    typer.echo(f"# droidcap decode {path}", err=True)
+    decode(str(path), fmt=fmt, conn=None, types=None, engine="native", follow=False,
+           max_message_size=16 * 1024 * 1024)

@@ -1,0 +1,103 @@
+"""Decode a capture into RTMP items and session summaries: the library behind ``droidcap decode``.
+
+This is the one place that wires the layers together (capture → pipeline → session), so the CLI,
+the TUI and scripts all decode the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from droidcap.capture.events import CaptureNote
+from droidcap.capture.files import iter_flow_events
+from droidcap.errors import NoRtmpError
+from droidcap.pipeline import DecodedEvent, PipelineItem, RtmpExtractor
+from droidcap.render.records import event_record, matches
+from droidcap.render.table import TableRenderer
+from droidcap.session import ConnectionSummary, SessionTracker
+
+FORMATS = ("table", "json", "ndjson")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodeFilter:
+    """Which items to print; the session summary always sees everything."""
+
+    conn: int | None = None
+    types: frozenset[str] | None = None  # resolved by render.records.resolve_types
+
+    def wants(self, item: DecodedEvent) -> bool:
+        if self.conn is not None and item.connection.conn != self.conn:
+            return False
+        return self.types is None or matches(item, self.types)
+
+
+def iter_items(source: str | Path | BinaryIO, *, follow: bool = False,
+               max_message_size: int = 16 * 1024 * 1024) -> Iterator[PipelineItem]:
+    """Every pipeline item of a capture file, a binary stream, or (``follow``) a growing file."""
+    extractor = RtmpExtractor(max_message_size=max_message_size)
+    feed = extractor.feed
+    for event in iter_flow_events(source, follow=follow):
+        yield from feed(event)
+    yield from extractor.finish()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodeReport:
+    summaries: list[ConnectionSummary]
+    notes: list[CaptureNote]
+    events_written: int
+
+
+def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
+              selection: DecodeFilter = DecodeFilter(),
+              on_note: Callable[[CaptureNote], None] | None = None) -> DecodeReport:
+    """Render ``items`` to ``out`` in ``fmt``; raise NoRtmpError if no RTMP connection was found."""
+    tracker = SessionTracker()
+    notes: list[CaptureNote] = []
+    table = TableRenderer() if fmt == "table" else None
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    written = 0
+    write = out.write
+    if fmt == "json":
+        write('{"events":[')
+    track = tracker.feed
+    wants = selection.wants
+    for item in items:
+        track(item)
+        if type(item) is DecodedEvent:
+            if not wants(item):
+                continue
+            if table is not None:
+                table.feed(item)
+            elif fmt == "ndjson":
+                write(dumps(event_record(item)))
+                write("\n")
+            else:
+                if written:
+                    write(",\n")
+                write(dumps(event_record(item)))
+            written += 1
+        elif type(item) is CaptureNote:
+            if len(notes) < 1000:
+                notes.append(item)
+            if on_note is not None:
+                on_note(item)
+    summaries = tracker.summaries()
+    if selection.conn is not None:
+        summaries = [s for s in summaries if s.conn == selection.conn]
+    if table is not None:
+        table.write(out, summaries)
+    elif fmt == "json":
+        write('],\n"connections":')
+        write(dumps([s.to_json() for s in summaries]))
+        write(',\n"notes":')
+        write(dumps([{"frame": n.frame, "message": n.message} for n in notes]))
+        write("}\n")
+    if not tracker.summaries():
+        raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
+    return DecodeReport(summaries=summaries, notes=notes, events_written=written)

@@ -1,0 +1,248 @@
+"""Reassembled TCP flows → RTMP connections → per-direction RTMP events.
+
+Standard library only, sans-IO: :class:`RtmpExtractor` is fed the capture layer's flow events and
+returns what they completed.  RTMP is recognised on any port by its handshake or by a trial parse
+(:mod:`droidcap.rtmp.detect`), so no port list is needed and captures that start mid-connection
+still decode.  Until a flow is recognised its first bytes are held (bounded by
+:data:`DETECT_LIMIT` per direction) and replayed into the decoders once it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from droidcap.capture.events import (
+    CaptureNote,
+    Direction,
+    Endpoint,
+    FlowOpened,
+    StreamData,
+    StreamEnd,
+    StreamGap,
+)
+from droidcap.rtmp import detect
+from droidcap.rtmp.decoder import RtmpDecoder
+from droidcap.rtmp.events import RtmpEvent
+
+# How many bytes of each direction we hold while deciding whether a flow is RTMP.  A handshake
+# needs 1537 bytes of each side; a mid-connection trial parse wants a few chunks.
+DETECT_LIMIT = 16 * 1024
+# ... and how many flow events (gaps count, but hold no bytes) before deciding anyway.
+DETECT_MAX_EVENTS = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """An RTMP connection: one TCP flow whose bytes decode as RTMP.
+
+    ``client``/``server`` are RTMP roles (the side that sends C0/C1 or ``connect`` is the client),
+    which may differ from the TCP roles when the SYN was not captured.
+    """
+
+    conn: int  # 0-based index, in order of recognition
+    flow: int
+    client: Endpoint
+    server: Endpoint
+    syn_seen: bool
+    opened_time: float  # time of the SYN, or of the first captured segment
+    opened_frame: int
+    handshake_seen: bool  # False: the capture starts mid-connection
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionFound:
+    connection: Connection
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodedEvent:
+    connection: Connection
+    dir: Direction  # RTMP direction: C2S is client → server
+    event: RtmpEvent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionEnded:
+    connection: Connection
+    dir: Direction
+    reason: str
+    frame: int
+    time: float
+
+
+PipelineItem = ConnectionFound | DecodedEvent | ConnectionEnded | CaptureNote
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A flow not yet recognised: its first bytes per TCP direction, with their frames."""
+
+    opened: FlowOpened
+    chunks: list[StreamData | StreamGap | StreamEnd] = field(default_factory=list)
+    held: dict[Direction, bytearray] = field(
+        default_factory=lambda: {Direction.C2S: bytearray(), Direction.S2C: bytearray()}
+    )
+    ended: set[Direction] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Live:
+    """A recognised connection and its two decoders, keyed by TCP direction."""
+
+    connection: Connection
+    swapped: bool  # RTMP client is the TCP "server" side (no SYN seen, roles inferred)
+    decoders: dict[Direction, RtmpDecoder]
+
+    def rtmp_dir(self, tcp_dir: Direction) -> Direction:
+        return tcp_dir.reverse if self.swapped else tcp_dir
+
+
+class RtmpExtractor:
+    """Feed flow events with :meth:`feed`, call :meth:`finish` at the end of the capture."""
+
+    def __init__(self, *, max_message_size: int = 16 * 1024 * 1024) -> None:
+        self._max_message_size = max_message_size
+        self._pending: dict[int, _Pending] = {}
+        self._live: dict[int, _Live] = {}
+        self._rejected: set[int] = set()
+        self._connections = 0
+
+    @property
+    def connections_found(self) -> int:
+        return self._connections
+
+    def feed(self, event: FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote) -> list[PipelineItem]:
+        if type(event) is StreamData:  # the hot path first
+            live = self._live.get(event.flow)
+            if live is not None:
+                decoder = live.decoders[event.dir]
+                decoder.receive_data(event.data, frame=event.frame, time=event.time)
+                return self._drain(live, event.dir, decoder)
+            if event.flow in self._rejected:
+                return []
+            return self._hold(event)
+        if type(event) is FlowOpened:
+            self._pending[event.flow] = _Pending(opened=event)
+            return []
+        if type(event) is CaptureNote:
+            return [event]
+        live = self._live.get(event.flow)
+        if live is not None:
+            return self._apply(live, event)
+        if event.flow in self._pending:
+            return self._hold(event)
+        return []
+
+    def finish(self) -> list[PipelineItem]:
+        """The capture ended: give undecided flows a last chance, then flush every decoder."""
+        out: list[PipelineItem] = []
+        for flow in list(self._pending):
+            out.extend(self._decide(flow, final=True))
+        for live in self._live.values():
+            for tcp_dir, decoder in live.decoders.items():
+                decoder.receive_eof()
+                out.extend(self._drain(live, tcp_dir, decoder))
+        return out
+
+    # -- recognition ---------------------------------------------------------------------------
+
+    def _hold(self, event: StreamData | StreamGap | StreamEnd) -> list[PipelineItem]:
+        pending = self._pending.get(event.flow)
+        if pending is None:  # data for a flow the capture layer never opened: ignore
+            return []
+        pending.chunks.append(event)
+        if type(event) is StreamData:
+            held = pending.held[event.dir]
+            room = DETECT_LIMIT - len(held)
+            if room > 0:
+                held += event.data[:room]
+        elif type(event) is StreamEnd:
+            pending.ended.add(event.dir)
+        # Decide once either side has said enough: a silent side (a player that only acks) must
+        # not keep the flow's bytes held forever.
+        final = (
+            len(pending.ended) == 2
+            or any(len(b) >= DETECT_LIMIT for b in pending.held.values())
+            or len(pending.chunks) >= DETECT_MAX_EVENTS
+        )
+        return self._decide(event.flow, final=final)
+
+    def _decide(self, flow: int, *, final: bool) -> list[PipelineItem]:
+        pending = self._pending[flow]
+        verdict = detect.recognise(bytes(pending.held[Direction.C2S]), bytes(pending.held[Direction.S2C]))
+        if verdict is None and not final:
+            return []
+        del self._pending[flow]
+        if verdict is None or not verdict.is_rtmp:
+            self._rejected.add(flow)
+            return []
+        return self._start(pending, verdict)
+
+    def _start(self, pending: _Pending, verdict: detect.Verdict) -> list[PipelineItem]:
+        opened = pending.opened
+        swapped = verdict.client_is_tcp_server
+        client, server = (opened.server, opened.client) if swapped else (opened.client, opened.server)
+        connection = Connection(
+            conn=self._connections,
+            flow=opened.flow,
+            client=client,
+            server=server,
+            syn_seen=opened.syn_seen,
+            opened_time=opened.time,
+            opened_frame=opened.frame,
+            handshake_seen=verdict.handshake,
+        )
+        self._connections += 1
+        decoders = {}
+        for tcp_dir in (Direction.C2S, Direction.S2C):
+            rtmp_dir = tcp_dir.reverse if swapped else tcp_dir
+            decoders[tcp_dir] = RtmpDecoder(
+                role="client" if rtmp_dir is Direction.C2S else "server",
+                expect_handshake=verdict.handshake,
+                max_message_size=self._max_message_size,
+            )
+        live = _Live(connection=connection, swapped=swapped, decoders=decoders)
+        self._live[opened.flow] = live
+        out: list[PipelineItem] = [ConnectionFound(connection=connection)]
+        for event in pending.chunks:
+            out.extend(self._apply(live, event))
+        return out
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _apply(self, live: _Live, event: StreamData | StreamGap | StreamEnd) -> list[PipelineItem]:
+        decoder = live.decoders[event.dir]
+        if type(event) is StreamData:
+            decoder.receive_data(event.data, frame=event.frame, time=event.time)
+            return self._drain(live, event.dir, decoder)
+        if type(event) is StreamGap:
+            decoder.receive_gap(event.size, frame=event.frame, time=event.time)
+            return self._drain(live, event.dir, decoder)
+        decoder.receive_eof()
+        out = self._drain(live, event.dir, decoder)
+        out.append(
+            ConnectionEnded(
+                connection=live.connection,
+                dir=live.rtmp_dir(event.dir),
+                reason=event.reason,
+                frame=event.frame,
+                time=event.time,
+            )
+        )
+        return out
+
+    @staticmethod
+    def _drain(live: _Live, tcp_dir: Direction, decoder: RtmpDecoder) -> list[PipelineItem]:
+        rtmp_dir = live.rtmp_dir(tcp_dir)
+        connection = live.connection
+        return [DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in decoder.events()]
+
+
+def extract(flow_events: Iterable[FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote], *,
+            max_message_size: int = 16 * 1024 * 1024) -> Iterator[PipelineItem]:
+    """Run a whole sequence of flow events through an :class:`RtmpExtractor`."""
+    extractor = RtmpExtractor(max_message_size=max_message_size)
+    for event in flow_events:
+        yield from extractor.feed(event)
+    yield from extractor.finish()

@@ -1,0 +1,167 @@
+"""``--engine tshark``: the same ndjson schema, produced by Wireshark's RTMPT dissector via pyshark.
+
+It exists to cross-check droidcap's own decoder against the tool engineers trust today, with the
+two settings that make tshark trustworthy on RTMP at all: ``rtmpt.max_packet_size`` raised to
+16 MiB (the 32 KB default silently mis-decodes larger messages) and ``-d tcp.port==N,rtmpt`` for
+every port droidcap found RTMP on (tshark only knows port 1935 by itself).  pyshark runs its own
+asyncio loop, so callers inside an event loop must run this in a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from droidcap.capture.events import Direction
+from droidcap.errors import DroidcapError
+from droidcap.pipeline import Connection, ConnectionFound, DecodedEvent, PipelineItem
+from droidcap.rtmp.events import HandshakePart, Message
+
+UCM_EVENTS = {0: "stream_begin", 1: "stream_eof", 2: "stream_dry", 3: "set_buffer_length",
+              4: "stream_is_recorded", 6: "ping_request", 7: "ping_response",
+              31: "buffer_empty", 32: "buffer_ready"}
+LIMIT_TYPES = {0: "hard", 1: "soft", 2: "dynamic"}
+VIDEO_FRAME_TYPES = {1: "keyframe", 2: "inter", 3: "disposable_inter", 4: "generated_keyframe", 5: "command"}
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkBody:
+    """A message body as tshark described it: only the fields tshark exposes."""
+
+    fields: dict[str, Any]
+
+    def json_fields(self) -> dict[str, Any]:
+        return self.fields
+
+
+def rtmp_server_ports(path: Path) -> set[int]:
+    """Ports droidcap's own detector found RTMP servers on, for tshark's ``-d`` options."""
+    from droidcap.decode import iter_items
+
+    ports = set()
+    for item in iter_items(path):
+        if type(item) is ConnectionFound:
+            ports.add(item.connection.server[1])
+    return ports
+
+
+def _int(layer: Any, name: str) -> int | None:
+    value = layer.get_field(name)
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        return int(text, 16) if text.startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def _strings(layer: Any, name: str) -> list[str]:
+    field = layer.get_field(name)
+    return [] if field is None else [f.showname_value if f.showname_value else f.show for f in field.all_fields]
+
+
+def _body(layer: Any, type_id: int) -> dict[str, Any]:
+    if type_id in (20, 17):
+        strings = _strings(layer, "amf_string")
+        numbers = _strings(layer, "amf_number")
+        out: dict[str, Any] = {"command": strings[0] if strings else None}
+        if numbers:
+            out["transaction_id"] = float(numbers[0])
+        return out
+    if type_id in (18, 15):
+        strings = _strings(layer, "amf_string")
+        return {"name": strings[0] if strings else None}
+    if type_id == 1:
+        return {"chunk_size": _int(layer, "scm_chunksize")}
+    if type_id == 2:
+        return {"abort_csid": _int(layer, "scm_csid")}
+    if type_id == 3:
+        return {"sequence": _int(layer, "scm_seq")}
+    if type_id == 5:
+        return {"ack_window": _int(layer, "scm_was")}
+    if type_id == 6:
+        return {"bandwidth": _int(layer, "scm_was"), "limit_type": LIMIT_TYPES.get(_int(layer, "scm_limittype") or -1)}
+    if type_id == 4:
+        event_type = _int(layer, "ucm_eventtype")
+        return {"event": UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown"), "event_type": event_type}
+    if type_id == 9:
+        frame_type = _int(layer, "video_type")
+        return {"frame_type": VIDEO_FRAME_TYPES.get(frame_type or 0), "codec_id": _int(layer, "video_format")}
+    if type_id == 8:
+        return {"codec_id": _int(layer, "audio_format")}
+    return {}
+
+
+def tshark_items(path: Path) -> Iterator[PipelineItem]:
+    """Pipeline items for ``path`` as Wireshark's RTMPT dissector decodes it."""
+    try:
+        import pyshark
+    except ImportError as err:  # pragma: no cover - pyshark is a runtime dependency
+        raise DroidcapError(f"pyshark is not installed ({err}); reinstall droidcap") from None
+    import shutil
+
+    if shutil.which("tshark") is None:
+        raise DroidcapError("tshark is not installed; on Debian: apt-get install tshark")
+    ports = rtmp_server_ports(path)
+    decode_as = {f"tcp.port=={p}": "rtmpt" for p in sorted(ports) if p != 1935}
+    capture = pyshark.FileCapture(
+        str(path),
+        display_filter="rtmpt",
+        override_prefs={"rtmpt.max_packet_size": "16777216"},
+        decode_as=decode_as or None,
+    )
+    connections: dict[int, Connection] = {}
+    # (conn, dir, csid) → [timestamp, type_id, stream_id, length] of the last header on that csid
+    csid_state: dict[tuple[int, Direction, int], list[int]] = {}
+    try:
+        for packet in capture:
+            stream = int(packet.tcp.stream)
+            src = (packet.ip.src if hasattr(packet, "ip") else packet.ipv6.src, int(packet.tcp.srcport))
+            dst = (packet.ip.dst if hasattr(packet, "ip") else packet.ipv6.dst, int(packet.tcp.dstport))
+            time = float(packet.sniff_timestamp)
+            frame = int(packet.number)
+            connection = connections.get(stream)
+            if connection is None:
+                client, server = (dst, src) if src[1] in ports or (src[1] == 1935 and dst[1] not in ports) else (src, dst)
+                connection = Connection(conn=len(connections), flow=stream, client=client, server=server,
+                                        syn_seen=False, opened_time=time, opened_frame=frame, handshake_seen=False)
+                connections[stream] = connection
+                yield ConnectionFound(connection=connection)
+            direction = Direction.C2S if src == connection.client else Direction.S2C
+            side = "C" if direction is Direction.C2S else "S"
+            for layer in packet.layers:
+                if layer.layer_name != "rtmpt":
+                    continue
+                for n in range(3):
+                    raw = layer.get_field(f"handshake_{side.lower()}{n}")
+                    if raw is not None:
+                        version = int(str(raw).replace(":", "")[:2], 16) if n == 0 else None
+                        yield DecodedEvent(connection=connection, dir=direction,
+                                           event=HandshakePart(part=f"{side}{n}", frame=frame, time=time, version=version))
+                fmt = _int(layer, "header_format")
+                csid = _int(layer, "header_csid")
+                if fmt is None or csid is None:
+                    continue
+                key = (connection.conn, direction, csid)
+                state = csid_state.setdefault(key, [0, 0, 0, 0])
+                delta = _int(layer, "header_timestampdelta")
+                stamp = _int(layer, "header_timestamp")
+                if fmt == 0 and stamp is not None:
+                    state[0] = stamp
+                elif delta is not None:
+                    state[0] += delta
+                elif stamp is not None:
+                    state[0] = stamp
+                for index, name in ((1, "header_typeid"), (2, "header_streamid"), (3, "header_bodysize")):
+                    value = _int(layer, name)
+                    if value is not None:
+                        state[index] = value
+                body = TsharkBody(_body(layer, state[1]))
+                yield DecodedEvent(connection=connection, dir=direction, event=Message(
+                    frame=frame, time=time, csid=csid, fmt=fmt, timestamp=state[0], type_id=state[1],
+                    stream_id=state[2], length=state[3], body=body))
+    finally:
+        capture.close()
