@@ -1,4 +1,47 @@
 """Sans-IO capture layer: pcap/pcapng records → link layer → IP/TCP → reassembled byte streams.
 
 Standard library only.  Feed bytes in, take events out; files, pipes and tests drive it alike.
+
+- :class:`CaptureReader` (``reader``): bytes → :class:`Record` / :class:`CaptureNote`
+  (``pcap`` and ``pcapng`` parse the two formats).
+- :class:`TcpReassembler` (``tcp``): records → :data:`FlowEvent` (``links`` strips link layers
+  through a table, ``ip`` finds the TCP segment).
+- ``files``: the IO driver — :func:`iter_records` and :func:`iter_flow_events` over a path,
+  standard input, a pipe, or a growing file.
 """
+
+from droidcap.capture.events import (
+    CaptureNote,
+    Direction,
+    Endpoint,
+    FlowEvent,
+    FlowOpened,
+    Record,
+    StreamData,
+    StreamEnd,
+    StreamGap,
+)
+from droidcap.capture.files import Source, iter_flow_events, iter_records
+from droidcap.capture.links import LINK_LAYERS, LinkLayer, register
+from droidcap.capture.reader import CaptureReader
+from droidcap.capture.tcp import TcpReassembler
+
+__all__ = [
+    "LINK_LAYERS",
+    "CaptureNote",
+    "CaptureReader",
+    "Direction",
+    "Endpoint",
+    "FlowEvent",
+    "FlowOpened",
+    "LinkLayer",
+    "Record",
+    "Source",
+    "StreamData",
+    "StreamEnd",
+    "StreamGap",
+    "TcpReassembler",
+    "iter_flow_events",
+    "iter_records",
+    "register",
+]

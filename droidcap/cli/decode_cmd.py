@@ -55,6 +55,8 @@ def decode(
         items = tshark_items(Path(capture))
     else:
         items = iter_items(source, follow=follow, max_message_size=max_message_size)
+        if follow:
+            items = _until_interrupted(items)
 
     def warn(note) -> None:
         where = f" (frame {note.frame})" if note.frame else ""
@@ -71,6 +73,14 @@ def decode(
         raise fail(str(err), 1) from None
     if conn is not None and not report.summaries:
         raise fail(f"no connection {conn} in the capture; `droidcap decode {capture}` lists them", 1)
+
+
+def _until_interrupted(items):
+    """Following a live capture ends with Ctrl-C: stop reading, still print the summary."""
+    try:
+        yield from items
+    except KeyboardInterrupt:
+        return
 
 
 def embedded_capture() -> Path:

@@ -131,7 +131,8 @@ class _Reader:
             (index,) = _unpack_u16(data, o)
             if index >= len(self.refs):
                 raise AmfError(
-                    f"AMF0 reference {index} at offset {o - 1}: only {len(self.refs)} objects so far"
+                    f"AMF0 reference {index} at offset {o - 1}: "
+                    f"only {len(self.refs)} objects so far"
                 )
             target = self.refs[index]
             if target is None:  # a cycle: the object is still being decoded
@@ -179,7 +180,30 @@ class _Reader:
                 raise AmfError(f"AMF0 {what} key of {n} bytes at offset {o}, only {end - o} left")
             key = data[o : o + n].decode("utf-8", "replace")
             o += n
-            out[key], o = self.value(o, depth)
+            # fast paths for the common scalar members (same checks as value())
+            m = data[o] if o < end else -1
+            if m == 0x02 and o + 3 <= end:
+                n = (data[o + 1] << 8) | data[o + 2]
+                e = o + 3 + n
+                if e > end:
+                    raise AmfError(
+                        f"AMF0 string of {n} bytes at offset {o + 3}, only {end - o - 3} bytes left"
+                    )
+                out[key] = data[o + 3 : e].decode("utf-8", "replace")
+                o = e
+                self.items += 1
+            elif m == 0x00 and o + 9 <= end:
+                out[key] = number_value(_unpack_double(data, o + 1)[0])
+                o += 9
+                self.items += 1
+            elif m == 0x01 and o + 2 <= end:
+                out[key] = data[o + 1] != 0
+                o += 2
+                self.items += 1
+            else:
+                out[key], o = self.value(o, depth)
+            if self.items > self.max_items:
+                raise AmfError(f"AMF0 data holds more than {self.max_items} values")
             n_props += 1
         self.refs[index] = out
         self.ref_sizes[index] = self.items - first_item + 1

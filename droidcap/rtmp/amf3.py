@@ -66,6 +66,8 @@ class _Reader:
     def u29(self, o: int) -> tuple[int, int]:
         data = self.data
         end = self.end
+        if o < end and data[o] < 0x80:  # one-byte fast path (most lengths and references)
+            return data[o], o + 1
         result = 0
         for i in range(3):
             if o >= end:
@@ -87,7 +89,12 @@ class _Reader:
 
     def string(self, o: int) -> tuple[str, int]:
         """UTF-8-vr: an inline string or a string reference."""
-        h, o = self.u29(o)
+        data = self.data
+        if o < self.end and data[o] < 0x80:
+            h = data[o]
+            o += 1
+        else:
+            h, o = self.u29(o)
         if not h & 1:
             index = h >> 1
             if index >= len(self.strings):
@@ -99,10 +106,12 @@ class _Reader:
             self._count(len(s) >> 6)
             return s, o
         n = h >> 1
-        e = self._bytes(o, n, "string")
+        e = o + n
+        if e > self.end:
+            raise AmfError(f"AMF3 string of {n} bytes at offset {o}, only {self.end - o} left")
         if n == 0:
             return "", e
-        s = self.data[o:e].decode("utf-8", "replace")
+        s = data[o:e].decode("utf-8", "replace")
         self.strings.append(s)
         return s, e
 

@@ -1,0 +1,147 @@
+"""Link layers: strip a captured frame down to where its IP header starts.
+
+Dispatch is a table, :data:`LINK_LAYERS`, keyed by LINKTYPE_* value; a new link type plugs in with
+:func:`register` and nothing below it changes.  Each entry maps a frame to the offset of its IPv4
+or IPv6 header, or -1 when the frame carries something else (ARP, LLDP, a netlink message...):
+those frames are not errors, just not ours.  The IP layer checks the version nibble itself, so a
+link layer that cannot tell IPv4 from IPv6 (raw, loopback) only has to say where IP begins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from droidcap.errors import UnsupportedLinkTypeError
+
+_ETHERTYPE_IPV4 = 0x0800
+_ETHERTYPE_IPV6 = 0x86DD
+# 802.1Q, 802.1ad (QinQ outer tag), and the pre-standard 0x9100 QinQ tag some switches still use.
+_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+# Address families in a loopback header: AF_INET is 2 everywhere; AF_INET6 differs by OS
+# (Linux 10, the BSDs 24, FreeBSD 28, macOS/iOS 30).
+_AF_INET = 2
+_AF_INET6 = frozenset((10, 24, 28, 30))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkLayer:
+    """One supported link type: its name (for messages) and its IP-offset function."""
+
+    linktype: int
+    name: str
+    ip_offset: Callable[[bytes], int]
+
+
+LINK_LAYERS: dict[int, LinkLayer] = {}
+
+# Names of link types droidcap does not decode, so the error names what the capture actually is.
+_OTHER_NAMES = {
+    6: "IEEE802_5",
+    9: "PPP",
+    105: "IEEE802_11",
+    127: "IEEE802_11_RADIOTAP",
+    187: "BLUETOOTH_HCI_H4",
+    189: "USB_LINUX",
+    192: "PPI",
+    201: "BLUETOOTH_HCI_H4_WITH_PHDR",
+    220: "USB_LINUX_MMAPPED",
+    249: "NFLOG",
+    253: "NETLINK",
+    **{147 + n: f"USER{n}" for n in range(16)},
+}
+
+
+def register(linktype: int, name: str) -> Callable[[Callable[[bytes], int]], Callable[[bytes], int]]:
+    """Decorator: make ``fn`` the IP-offset function of ``linktype``."""
+
+    def add(fn: Callable[[bytes], int]) -> Callable[[bytes], int]:
+        LINK_LAYERS[linktype] = LinkLayer(linktype=linktype, name=name, ip_offset=fn)
+        return fn
+
+    return add
+
+
+def link_name(linktype: int) -> str:
+    """The LINKTYPE_* name without its prefix, or "unknown"."""
+    layer = LINK_LAYERS.get(linktype)
+    if layer is not None:
+        return layer.name
+    return _OTHER_NAMES.get(linktype, "unknown")
+
+
+def unsupported(linktype: int, interface: int = 0) -> UnsupportedLinkTypeError:
+    """The error for a record whose link type is not in the table (one line, names the type)."""
+    where = f"interface {interface} of the capture" if interface else "capture"
+    supported = ", ".join(f"{lt} ({layer.name})" for lt, layer in sorted(LINK_LAYERS.items()))
+    return UnsupportedLinkTypeError(
+        f"{where} uses link type {linktype} ({link_name(linktype)}), which droidcap cannot decode; "
+        f"supported: {supported}"
+    )
+
+
+def _after_ethertype(data: bytes, etype: int, off: int) -> int:
+    """Skip any stack of VLAN tags starting at ``off`` (``etype`` already read before it)."""
+    while etype in _VLAN_TPIDS:
+        if len(data) < off + 4:
+            return -1
+        etype = (data[off + 2] << 8) | data[off + 3]
+        off += 4
+    return off if etype == _ETHERTYPE_IPV4 or etype == _ETHERTYPE_IPV6 else -1
+
+
+@register(1, "ETHERNET")
+def _ethernet(data: bytes) -> int:
+    if len(data) < 14:
+        return -1
+    etype = (data[12] << 8) | data[13]
+    if etype == _ETHERTYPE_IPV4:  # the common case, without the VLAN loop
+        return 14
+    return _after_ethertype(data, etype, 14)
+
+
+@register(113, "LINUX_SLL")
+def _linux_sll(data: bytes) -> int:
+    # 16 bytes: packet type, ARPHRD type, address length, 8 address bytes, protocol (big-endian).
+    if len(data) < 16:
+        return -1
+    return _after_ethertype(data, (data[14] << 8) | data[15], 16)
+
+
+@register(276, "LINUX_SLL2")
+def _linux_sll2(data: bytes) -> int:
+    # 20 bytes, protocol first: protocol, reserved, interface index, ARPHRD type, packet type,
+    # address length, 8 address bytes.
+    if len(data) < 20:
+        return -1
+    return _after_ethertype(data, (data[0] << 8) | data[1], 20)
+
+
+def _raw(data: bytes) -> int:
+    return 0
+
+
+# DLT_RAW is 101 in files; 12 and 14 are the raw-IP DLT values some BSDs write unmapped.
+for _linktype, _name in ((101, "RAW"), (12, "RAW"), (14, "RAW"), (228, "IPV4"), (229, "IPV6")):
+    register(_linktype, _name)(_raw)
+del _linktype, _name
+
+
+@register(0, "NULL")
+def _null(data: bytes) -> int:
+    # 4-byte address family in the *capturing host's* byte order, which the file does not record:
+    # accept it either way round (the values are small, so the two readings cannot collide).
+    if len(data) < 4:
+        return -1
+    le = int.from_bytes(data[:4], "little")
+    family = le if le < 0x10000 else int.from_bytes(data[:4], "big")
+    return 4 if family == _AF_INET or family in _AF_INET6 else -1
+
+
+@register(108, "LOOP")
+def _loop(data: bytes) -> int:
+    # OpenBSD loopback: the same 4-byte family, always big-endian.
+    if len(data) < 4:
+        return -1
+    family = int.from_bytes(data[:4], "big")
+    return 4 if family == _AF_INET or family in _AF_INET6 else -1

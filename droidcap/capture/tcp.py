@@ -1,0 +1,353 @@
+"""TCP reassembly: captured records in, per-flow, per-direction byte streams out.
+
+:class:`TcpReassembler` is sans-IO: :meth:`~TcpReassembler.feed` takes one record and returns the
+events it completes; :meth:`~TcpReassembler.finish` ends every open direction at end of capture.
+
+The rules, all in this module:
+
+- A flow is a TCP 4-tuple; flows are numbered in order of first appearance (any segment opens one,
+  as in Wireshark's ``tcp.stream``).  A SYN (without ACK) on a tuple whose flow has ended, or with
+  a different initial sequence number, starts a new flow (port reuse); what was still open of the
+  old one ends as at end of capture.
+- The client is the SYN sender (or the receiver of a SYN-ACK).  With no SYN or SYN-ACK captured,
+  it is the sender of the first captured segment and ``FlowOpened.syn_seen`` is False.
+- A direction's stream starts after its SYN, or, without one, at its first segment that carries
+  data or FIN.  Sequence numbers are unwrapped against the next expected byte, so they wrap past
+  2**32 without notice.
+- Bytes already delivered (retransmissions, the old part of an overlap) are dropped: first
+  captured wins.  Segments ahead of the next expected byte wait in a per-direction buffer and are
+  delivered in order when the hole fills.
+- Missing bytes are reported as a :class:`StreamGap` with their exact size, never filled.  A hole is
+  given up on when the direction's buffer exceeds ``max_buffered`` bytes (or all directions together
+  exceed ``max_buffered_total``), at FIN or RST, and at :meth:`finish`.  Payload bytes a snaplen cut
+  off are a gap at once.
+- FIN ends its direction once every byte before it is accounted for (delivered or a gap).  RST
+  ends both directions.  Every direction of every flow gets exactly one :class:`StreamEnd`.
+- Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
+  byte; StreamGap the record with which the stream resumes after the hole (the snapped record for
+  a snaplen gap, the current record when nothing resumes); FlowOpened and StreamEnd the record
+  being fed (the last record of the capture for "eof").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from heapq import heappop, heappush
+from struct import Struct
+
+from droidcap.capture.events import (
+    CaptureNote,
+    Direction,
+    FlowEvent,
+    FlowOpened,
+    Record,
+    StreamData,
+    StreamEnd,
+    StreamGap,
+)
+from droidcap.capture.ip import locate_tcp
+from droidcap.capture.links import LINK_LAYERS, unsupported
+from droidcap.capture.pcap import RawRecord
+
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_MASK32 = 0xFFFFFFFF
+_HALF32 = 0x80000000
+# source port, destination port, sequence, (acknowledgement,) data offset + flags
+_TCP = Struct("!HHI4xH")
+_C2S, _S2C = Direction.C2S, Direction.S2C
+
+Output = list[FlowEvent | CaptureNote]
+# An out-of-order segment: (start, arrival tiebreak, captured bytes, end, frame, time).  ``end`` is
+# where the segment ends on the wire, past the captured bytes when the snaplen cut it.
+_Held = tuple[int, int, bytes, int, int, float]
+
+
+class _Half:
+    """Reassembly state of one direction of one flow."""
+
+    __slots__ = ("flow", "dir", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes")
+
+    def __init__(self, flow: int, direction: Direction) -> None:
+        self.flow = flow
+        self.dir = direction
+        self.peer: _Half = self
+        self.next: int = -1  # next expected byte, unwrapped; -1 until the stream has a start
+        # ``next`` mod 2**32 while the fast path may take the next segment, else -1 (never equal
+        # to a 32-bit sequence number): no hole pending, direction open.
+        self.expect = -1
+        self.isn: int | None = None  # sequence number of the SYN, when one was seen
+        self.fin: int | None = None  # unwrapped sequence number of the FIN
+        self.ended = False
+        self.held: list[_Held] = []  # heap of out-of-order segments
+        self.held_bytes = 0
+
+    def sync(self) -> None:
+        """Recompute :attr:`expect` after the slow path changed anything."""
+        nxt = self.next
+        self.expect = nxt & _MASK32 if nxt is not None and not self.held and not self.ended and self.fin is None else -1
+
+
+class TcpReassembler:
+    """Reassembles the TCP flows of a capture, record by record (sans-IO)."""
+
+    def __init__(
+        self,
+        *,
+        max_buffered: int = 2 * 1024 * 1024,
+        max_buffered_total: int = 32 * 1024 * 1024,
+    ) -> None:
+        """``max_buffered``: out-of-order bytes held per direction before the hole in front of
+        them is declared a gap; ``max_buffered_total``: the same bound over all directions, so a
+        capture with many flows cannot add up to unbounded memory either."""
+        self.max_buffered = max_buffered
+        self.max_buffered_total = max_buffered_total
+        self._halves: dict[tuple[bytes, int, int], _Half] = {}
+        self._open: dict[int, tuple[_Half, _Half]] = {}  # flows with a direction still open
+        self._flows = 0
+        self._held_total = 0
+        self._tiebreak = 0
+        self._addr_text: dict[bytes, str] = {}
+        self._ip_offsets: dict[int, Callable[[bytes], int]] = {}
+        self._last_frame = 0
+        self._last_time = 0.0
+
+    def feed(self, record: Record) -> Output:
+        """The events this record completes (often none, usually one StreamData)."""
+        return self.feed_raw([(
+            record.frame, record.time, record.linktype, record.data, record.orig_len, record.interface
+        )])
+
+    def feed_raw(self, items: Iterable[RawRecord | CaptureNote]) -> Output:
+        """:meth:`feed` for a batch of :data:`RawRecord` tuples, as ``CaptureReader.read_raw()``
+        returns them; notes among them pass through in place.
+
+        This is the hot path, one loop over the batch with its lookups bound once: the next
+        in-order segment of an open direction costs a dict lookup and one StreamData; everything
+        else (SYN, FIN, RST, reordering, loss, snaplen) goes to :meth:`_segment`.
+        """
+        out: Output = []
+        append = out.append
+        ip_offsets = self._ip_offsets
+        find_half = self._halves.get
+        unpack_tcp = _TCP.unpack_from
+        frame, time = self._last_frame, self._last_time
+        for item in items:
+            if type(item) is not tuple:
+                append(item)  # type: ignore[arg-type]  # a CaptureNote
+                continue
+            frame, time, linktype, data, orig_len, interface = item  # type: ignore[misc]
+            ip_offset = ip_offsets.get(linktype)
+            if ip_offset is None:
+                ip_offset = self._link(linktype, interface)
+            off = ip_offset(data)
+            if off < 0:
+                continue
+            where = locate_tcp(data, off)
+            if type(where) is not tuple:
+                if where is not None:
+                    append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
+                continue
+            addrs, t, ip_end = where  # type: ignore[misc]
+            size = len(data)
+            if size < t + 20:
+                append(CaptureNote(frame=frame, message="TCP header cut short by the snaplen"))
+                continue
+            sport, dport, seq, offflags = unpack_tcp(data, t)
+            start = t + ((offflags >> 10) & 0x3C)
+            if ip_end < 0:
+                ip_end = orig_len
+            if start > ip_end or start < t + 20:
+                append(CaptureNote(frame=frame, message="TCP header length does not fit its packet"))
+                continue
+            payload = data[start:ip_end]  # Ethernet padding and trailers lie beyond ip_end
+            half = find_half((addrs, sport, dport))
+            if half is not None and seq == half.expect and not offflags & 7 and ip_end <= size:
+                # Fast path: the next in-order segment of an open direction, nothing held, not
+                # SYN/FIN/RST, not snapped.
+                if payload:
+                    half.next += len(payload)
+                    half.expect = (seq + len(payload)) & _MASK32
+                    append(StreamData(flow=half.flow, dir=half.dir, data=payload, frame=frame, time=time))
+                continue  # (or a pure ACK)
+            if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
+                half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
+            self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
+        self._last_frame, self._last_time = frame, time
+        return out
+
+    def finish(self) -> Output:
+        """End of capture: every direction still open gives up its holes and ends with "eof" (or
+        "fin" when its FIN was captured but bytes before it never were)."""
+        out: Output = []
+        for c2s, s2c in list(self._open.values()):
+            for half in (c2s, s2c):
+                reason = "eof" if half.fin is None else "fin"  # a FIN seen, bytes before it lost
+                self._close(half, reason, self._last_frame, self._last_time, out)
+        self._open.clear()
+        return out
+
+    def _link(self, linktype: int, interface: int) -> Callable[[bytes], int]:
+        """Look a link type up in the table once; later records find it in a plain dict."""
+        layer = LINK_LAYERS.get(linktype)
+        if layer is None:
+            raise unsupported(linktype, interface)
+        self._ip_offsets[linktype] = layer.ip_offset
+        return layer.ip_offset
+
+    # -- flows --------------------------------------------------------------------------------
+
+    def _reused(self, half: _Half, seq: int) -> bool:
+        """Does this SYN start a new connection on an old 4-tuple?"""
+        if half.ended or half.peer.ended:
+            return True
+        return half.isn is not None and half.isn != seq
+
+    def _open_flow(
+        self, addrs: bytes, sport: int, dport: int, flags: int, frame: int, time: float, out: Output
+    ) -> _Half:
+        """Number a new flow, decide its client, announce it; return the sender's direction."""
+        key = (addrs, sport, dport)
+        old = self._halves.get(key)
+        if old is not None:  # port reuse: what the old flow left open ends here
+            for half in (old, old.peer):
+                self._close(half, "eof", frame, time, out)
+            self._open.pop(old.flow, None)
+        n = len(addrs) // 2
+        src = (self._text(addrs[:n]), sport)
+        dst = (self._text(addrs[n:]), dport)
+        flow = self._flows
+        self._flows += 1
+        sender_is_server = flags & (_SYN | _ACK) == (_SYN | _ACK)
+        mine = _Half(flow, _S2C if sender_is_server else _C2S)
+        theirs = _Half(flow, mine.dir.reverse)
+        mine.peer, theirs.peer = theirs, mine
+        self._halves[key] = mine
+        self._halves[(addrs[n:] + addrs[:n], dport, sport)] = theirs
+        self._open[flow] = (theirs, mine) if sender_is_server else (mine, theirs)
+        client, server = (dst, src) if sender_is_server else (src, dst)
+        out.append(FlowOpened(
+            flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time
+        ))
+        return mine
+
+    def _text(self, raw: bytes) -> str:
+        text = self._addr_text.get(raw)
+        if text is None:
+            text = self._addr_text[raw] = str(ipaddress.ip_address(raw))
+        return text
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def _segment(
+        self, half: _Half, flags: int, seq: int, payload: bytes, length: int, frame: int, time: float,
+        out: Output,
+    ) -> None:
+        """The slow path: SYN, FIN, RST, out-of-order, overlapping and snapped segments."""
+        if flags & _RST:  # from either side, even after its FIN: the connection is gone
+            for h in (half, half.peer):
+                self._close(h, "rst", frame, time, out)
+            self._open.pop(half.flow, None)
+            return
+        if half.ended:
+            return  # after FIN or RST: retransmissions and stray segments
+        if flags & _SYN:
+            if half.next is None:
+                half.isn = seq
+                half.next = seq + 1
+            start = self._unwrap(seq, half.next) + 1
+        elif half.next is not None:
+            start = self._unwrap(seq, half.next)
+        elif length or flags & _FIN:
+            half.next = start = seq
+        else:
+            return  # a pure ACK before the direction's stream has a starting point
+        if length:
+            self._data(half, start, payload, start + length, frame, time, out)
+        if flags & _FIN and half.fin is None:
+            half.fin = start + length
+        if half.fin is not None and half.next >= half.fin:  # type: ignore[operator]
+            self._close(half, "fin", frame, time, out)
+            if half.peer.ended:
+                self._open.pop(half.flow, None)
+        half.sync()
+
+    @staticmethod
+    def _unwrap(seq: int, near: int) -> int:
+        """The unwrapped sequence number closest to ``near`` whose low 32 bits are ``seq``."""
+        return near + ((seq - near + _HALF32) & _MASK32) - _HALF32
+
+    def _data(
+        self, half: _Half, start: int, payload: bytes, end: int, frame: int, time: float, out: Output
+    ) -> None:
+        nxt: int = half.next  # type: ignore[assignment]  # set by _segment before any data
+        if end <= nxt:
+            return  # a retransmission of bytes already delivered
+        if start > nxt:
+            self._tiebreak += 1
+            heappush(half.held, (start, self._tiebreak, payload, end, frame, time))
+            half.held_bytes += len(payload)
+            self._held_total += len(payload)
+            while half.held and (
+                half.held_bytes > self.max_buffered or self._held_total > self.max_buffered_total
+            ):
+                self._skip(half, frame, time, out)
+            return
+        self._deliver(half, start, payload, end, frame, time, out)
+        if half.held:
+            self._drain(half, out)
+
+    def _deliver(
+        self, half: _Half, start: int, payload: bytes, end: int, frame: int, time: float, out: Output
+    ) -> None:
+        """Emit a segment that starts at or before ``next``: its new bytes, then any snapped tail."""
+        nxt: int = half.next  # type: ignore[assignment]
+        if start < nxt:  # overlap: the first captured copy of those bytes won
+            payload = payload[nxt - start :]
+            start = nxt
+        if payload:
+            out.append(StreamData(flow=half.flow, dir=half.dir, data=payload, frame=frame, time=time))
+        missing = end - start - len(payload)
+        if missing > 0:
+            out.append(StreamGap(flow=half.flow, dir=half.dir, size=missing, frame=frame, time=time))
+        half.next = end
+
+    def _drain(self, half: _Half, out: Output) -> None:
+        """Deliver held segments that the stream has caught up with."""
+        held = half.held
+        while held and held[0][0] <= half.next:  # type: ignore[operator]
+            start, _tie, payload, end, frame, time = heappop(held)
+            half.held_bytes -= len(payload)
+            self._held_total -= len(payload)
+            if end > half.next:  # type: ignore[operator]
+                self._deliver(half, start, payload, end, frame, time, out)
+
+    def _skip(self, half: _Half, frame: int, time: float, out: Output) -> None:
+        """Give up on the hole before the first held segment: a gap, then what follows it."""
+        start, _tie, _payload, _end, resume_frame, resume_time = half.held[0]
+        out.append(StreamGap(
+            flow=half.flow, dir=half.dir, size=start - half.next,  # type: ignore[operator]
+            frame=resume_frame, time=resume_time,
+        ))
+        half.next = start
+        self._drain(half, out)
+
+    def _close(self, half: _Half, reason: str, frame: int, time: float, out: Output) -> None:
+        """End one direction: deliver what is held (gaps between), then StreamEnd."""
+        if half.ended:
+            return
+        fin = half.fin
+        while half.held and (fin is None or half.held[0][0] < fin):
+            self._skip(half, frame, time, out)
+        if half.held:  # bytes past the FIN: nothing a receiver would accept
+            self._held_total -= half.held_bytes
+            half.held.clear()
+            half.held_bytes = 0
+        if half.fin is not None and half.next is not None and half.next < half.fin:
+            out.append(StreamGap(
+                flow=half.flow, dir=half.dir, size=half.fin - half.next, frame=frame, time=time
+            ))
+            half.next = half.fin
+        half.ended = True
+        half.expect = -1
+        out.append(StreamEnd(flow=half.flow, dir=half.dir, reason=reason, frame=frame, time=time))

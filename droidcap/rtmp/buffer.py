@@ -1,0 +1,68 @@
+"""The receive buffer of one TCP direction: unconsumed bytes, absolute offsets, record marks.
+
+Parsers read ``data`` directly from ``pos`` with ``struct.unpack_from`` and move ``pos`` forward
+only once a whole unit (a header, a payload piece) is there — "commit" is the assignment to
+``pos``, "rollback" is not doing it.  Consumed bytes are dropped from the front now and then
+(``bytearray`` deletes from the front in O(1) amortised), so the buffer holds roughly one TCP
+segment plus one partial chunk header.
+
+Each fed record leaves a mark ``(absolute end offset, frame, time)``; an event completing at
+absolute offset ``x`` belongs to the first record whose end is ``>= x``: the one that delivered
+its last byte.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["StreamBuffer"]
+
+_COMPACT_AT = 1 << 16
+
+
+class StreamBuffer:
+    """Unconsumed bytes of one direction (``data[pos:]``) and where they came from."""
+
+    __slots__ = ("data", "pos", "base", "_marks")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.pos = 0
+        self.base = 0  # absolute stream offset of data[0]
+        self._marks: deque[tuple[int, int, float]] = deque()
+
+    def feed(self, chunk: bytes, frame: int, time: float) -> None:
+        if self.pos >= _COMPACT_AT:
+            del self.data[: self.pos]
+            self.base += self.pos
+            self.pos = 0
+        self.data += chunk
+        self._marks.append((self.base + len(self.data), frame, time))
+
+    @property
+    def available(self) -> int:
+        return len(self.data) - self.pos
+
+    @property
+    def offset(self) -> int:
+        """Absolute stream offset of ``data[pos]``."""
+        return self.base + self.pos
+
+    def origin(self, end: int | None = None) -> tuple[int, float]:
+        """``(frame, time)`` of the record holding the byte just before buffer index ``end``
+        (default ``pos``).  Marks before it are forgotten: events complete in stream order."""
+        x = self.base + (self.pos if end is None else end)
+        marks = self._marks
+        while len(marks) > 1 and marks[0][0] < x:
+            marks.popleft()
+        if not marks:
+            return 0, 0.0
+        _, frame, time = marks[0]
+        return frame, time
+
+    def last_origin(self) -> tuple[int, float]:
+        """``(frame, time)`` of the newest record (for end-of-stream reports)."""
+        if not self._marks:
+            return 0, 0.0
+        _, frame, time = self._marks[-1]
+        return frame, time

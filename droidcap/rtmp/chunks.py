@@ -1,0 +1,409 @@
+"""The RTMP chunk stream of one direction: chunk headers in, reassembled messages out.
+
+A chunk is a basic header (fmt + chunk stream id in 1, 2 or 3 bytes: csid 2..63, 64..319,
+64..65599), a message header of 11/7/3/0 bytes for fmt 0/1/2/3, an optional 4-byte extended
+timestamp, and at most ``chunk_size`` payload bytes.  Header fields a chunk omits come from the
+previous header of the same csid (:class:`ChunkStream`).
+
+Choices where peers or references differ (see docs/protocol-notes.md):
+
+* Timestamp delta.  fmt 1/2 carry a delta; a fmt 3 chunk that starts a new message reuses the
+  *timestamp field* of the last fmt 0/1/2 header of its csid (for fmt 0 that is the absolute
+  timestamp) — what ffmpeg and librtmp read and what ffmpeg writes.
+* Extended timestamp on fmt 3.  When the last fmt 0/1/2 header of the csid had one, some peers
+  repeat the 4 bytes on every fmt 3 chunk (Flash, FMS, ffmpeg, the 2012 spec errata) and some do
+  not (old librtmp, Red5).  Like Wireshark, the reader peeks: the bytes are the repeat if they
+  equal the last extended timestamp value, payload otherwise.
+* A chunk that is not fmt 3 while a message on its csid is incomplete abandons that message
+  (reported as skipped bytes).
+* A fmt 1 header for a csid never seen (after a gap, mid-connection, or from an odd peer) is
+  framed — it gives length and type — but its messages are reported as skipped until a fmt 0
+  header supplies the message stream id and absolute timestamp.  fmt 2/3 for such a csid cannot
+  even be framed: the reader stops with :attr:`Desync.UNKNOWN_CSID`.
+
+Set Chunk Size and Abort act inside :meth:`ChunkReader.read` before the next chunk is read,
+because they change how that chunk is framed.
+
+The reader only frames; bodies are parsed by :mod:`droidcap.rtmp.messages`.  Memory is bounded:
+a message longer than ``max_message_size`` is announced and its payload dropped as it streams
+past, and the bytes of all incomplete messages together may not exceed ``max_partial``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import Enum
+
+from droidcap.rtmp.control import MAX_CHUNK_SIZE
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "VALID_TYPES",
+    "ChunkStream",
+    "ChunkReader",
+    "Status",
+    "Desync",
+    "MSG",
+    "OVERSIZE",
+    "SKIPPED",
+    "plausible_header",
+]
+
+DEFAULT_CHUNK_SIZE = 128
+
+VALID_TYPES = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22})
+"""Message type ids a real peer sends; resynchronisation trusts no header with another."""
+
+_CONTROL_LENGTHS = {1: (4, 4), 2: (4, 4), 3: (4, 4), 4: (2, 64), 5: (4, 4), 6: (5, 5)}
+_MIN_LENGTHS = {8: 1, 9: 1, 15: 4, 16: 4, 17: 4, 18: 3, 19: 15, 20: 13, 22: 11}
+_MAX_STREAM_ID = 0xFFFF
+
+# Items the reader appends to its output list (plain tuples: they are made per message).
+MSG = 0  # (MSG, end, csid, fmt, timestamp, type_id, stream_id, body)
+OVERSIZE = 1  # (OVERSIZE, end, csid, timestamp, type_id, stream_id, length)
+SKIPPED = 2  # (SKIPPED, end, size, reason)
+
+_H3 = struct.Struct(">BH").unpack_from  # 3-byte big-endian field as (hi8, lo16)
+_H7 = struct.Struct(">BHBHB").unpack_from  # timestamp, length, type id
+_U32 = struct.Struct(">I").unpack_from
+_LE32 = struct.Struct("<I").unpack_from
+
+
+class Status(Enum):
+    """Why :meth:`ChunkReader.read` returned."""
+
+    NEED_MORE = "need more data"
+    DESYNC = "lost chunk framing"
+    LIMIT = "chunk limit reached"
+
+
+class Desync(Enum):
+    """Why the reader lost framing; ``UNKNOWN_CSID`` is expected after a gap or a mid-connection
+    start, the others mean the alignment (or the chunk size guess) was wrong."""
+
+    UNKNOWN_CSID = "chunk for a chunk stream without a full (fmt 0) header"
+    IMPLAUSIBLE = "implausible chunk header"
+    INTERRUPTED = "new header inside an incomplete message"
+
+
+def plausible_header(
+    csid: int, type_id: int, length: int, stream_id: int | None, max_size: int
+) -> bool:
+    """Would a real peer send a message with this header?  (Used only where alignment is in
+    doubt: resynchronisation and the strict reader.)  Every implementation seen sends protocol
+    control and User Control messages on csid 2, stream 0, and nothing else there."""
+    if type_id not in VALID_TYPES or length > max_size:
+        return False
+    bounds = _CONTROL_LENGTHS.get(type_id)
+    if bounds is not None:
+        return csid == 2 and bounds[0] <= length <= bounds[1] and not stream_id
+    if csid == 2 or (stream_id is not None and stream_id > _MAX_STREAM_ID):
+        return False
+    return length >= _MIN_LENGTHS[type_id]
+
+
+@dataclass(slots=True)
+class ChunkStream:
+    """Header state of one chunk stream id, and the message it is receiving."""
+
+    timestamp: int = 0
+    delta: int = 0  # timestamp field of the last fmt 0/1/2 header
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    ext: int = -1  # extended timestamp of the last fmt 0/1/2 header, -1 if it had none
+    fmt: int = 0  # fmt of the chunk that started the current message
+    received: int = 0  # bytes of the current message so far; 0 = between messages
+    body: bytearray = field(default_factory=bytearray)
+    dropping: bool = False  # current message too large: payload is skipped, not kept
+    anchored: bool = True  # a fmt 0 header gave stream id and absolute timestamp
+
+
+class ChunkReader:
+    """Frames chunks and reassembles messages.  ``strict`` (while resynchronising) makes every
+    implausible header a :class:`Desync` instead of trusting it."""
+
+    __slots__ = (
+        "streams",
+        "chunk_size",
+        "strict",
+        "max_message_size",
+        "max_partial",
+        "partial",
+        "desync",
+        "headers",
+        "continuations",
+        "chunk_size_set",
+        "need",
+        "_cur",
+        "_rest",
+    )
+
+    def __init__(
+        self,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        strict: bool = False,
+        max_message_size: int,
+        max_partial: int,
+    ) -> None:
+        self.streams: dict[int, ChunkStream] = {}
+        self.chunk_size = chunk_size
+        self.strict = strict
+        self.max_message_size = max_message_size
+        self.max_partial = max_partial
+        self.partial = 0  # bytes held by incomplete messages
+        self.desync: Desync | None = None
+        self.headers = 0  # chunk headers read
+        self.continuations = 0  # fmt 3 chunks continuing a message: proof of the chunk size
+        self.chunk_size_set = False  # a Set Chunk Size message was applied
+        self.need = 1  # after NEED_MORE: bytes the next chunk needs at least
+        self._cur: ChunkStream | None = None  # dropped message whose chunk is partly skipped
+        self._rest = 0  # payload bytes of that chunk still to skip
+
+    def reset_streams(self) -> None:
+        """Forget every csid's state (after a gap or skipped bytes: it may be stale)."""
+        self.streams.clear()
+        self.partial = 0
+        self._cur = None
+        self._rest = 0
+
+    def pending(self) -> list[tuple[int, ChunkStream]]:
+        """Incomplete messages, for the end-of-stream report."""
+        cur = self._cur if self._rest else None
+        return [
+            (c, s)
+            for c, s in self.streams.items()
+            if (s.received or s is cur) and not s.dropping
+        ]
+
+    def read(
+        self, data: bytearray, pos: int, end: int, out: list[tuple], limit: int = -1
+    ) -> tuple[int, Status]:
+        """Read chunks from ``data[pos:end]``, appending items (:data:`MSG`, :data:`OVERSIZE`,
+        :data:`SKIPPED`) to ``out``.  Returns the position up to which bytes were consumed and
+        why it stopped.  After :attr:`Status.NEED_MORE`, :attr:`need` is how many bytes from
+        that position the next chunk needs at least; after :attr:`Status.DESYNC`,
+        :attr:`desync` says why and the position is the start of the chunk that did not fit.
+
+        A chunk is consumed whole (header and payload) or not at all, so no state changes
+        until its bytes are all there — except for a message being dropped for its size,
+        whose payload is skipped as it arrives (:meth:`_drain`)."""
+        if self._rest:
+            pos = self._drain(data, pos, end)
+            if self._rest:
+                self.need = 1
+                return pos, Status.NEED_MORE
+        streams = self.streams
+        strict = self.strict
+        max_size = self.max_message_size
+        chunk_size = self.chunk_size
+        while limit:
+            limit -= 1
+            if pos >= end:
+                self.need = 1
+                return pos, Status.NEED_MORE
+            b0 = data[pos]
+            fmt = b0 >> 6
+            csid = b0 & 0x3F
+            p = pos + 1
+            if csid < 2:
+                p += 1 + csid
+                if p > end:
+                    self.need = p - pos
+                    return pos, Status.NEED_MORE
+                csid = data[pos + 1] + 64 if csid == 0 else data[pos + 1] + (data[pos + 2] << 8) + 64
+            st = streams.get(csid)
+            if fmt == 0:
+                if p + 11 > end:
+                    self.need = p + 11 - pos
+                    return pos, Status.NEED_MORE
+                t_hi, t_lo, l_hi, l_lo, type_id = _H7(data, p)
+                sid = _LE32(data, p + 7)[0]
+                length = (l_hi << 16) | l_lo
+                tfield = (t_hi << 16) | t_lo
+                if strict and not plausible_header(csid, type_id, length, sid, max_size):
+                    self.desync = Desync.IMPLAUSIBLE
+                    return pos, Status.DESYNC
+                p += 11
+            elif fmt == 1:
+                if p + 7 > end:
+                    self.need = p + 7 - pos
+                    return pos, Status.NEED_MORE
+                t_hi, t_lo, l_hi, l_lo, type_id = _H7(data, p)
+                length = (l_hi << 16) | l_lo
+                tfield = (t_hi << 16) | t_lo
+                if (strict or st is None) and not plausible_header(
+                    csid, type_id, length, None, max_size
+                ):
+                    self.desync = Desync.IMPLAUSIBLE
+                    return pos, Status.DESYNC
+                p += 7
+            elif st is None:
+                self.desync = Desync.UNKNOWN_CSID
+                return pos, Status.DESYNC
+            elif fmt == 2:
+                if p + 3 > end:
+                    self.need = p + 3 - pos
+                    return pos, Status.NEED_MORE
+                t_hi, t_lo = _H3(data, p)
+                tfield = (t_hi << 16) | t_lo
+                p += 3
+            else:
+                tfield = -1
+            if tfield == 0xFFFFFF:
+                if p + 4 > end:
+                    self.need = p + 4 - pos
+                    return pos, Status.NEED_MORE
+                tfield = _U32(data, p)[0]
+                ext = tfield
+                p += 4
+            else:
+                ext = -1
+                if tfield < 0 and st.ext >= 0:
+                    if p + 4 > end:
+                        self.need = p + 4 - pos
+                        return pos, Status.NEED_MORE
+                    if _U32(data, p)[0] == st.ext:
+                        p += 4
+            # how much payload, and is it here?
+            cont = st is not None and st.received > 0
+            if cont and fmt != 3:
+                if strict:
+                    self.desync = Desync.INTERRUPTED
+                    return pos, Status.DESYNC
+                cont = False
+            if cont:
+                n = st.length - st.received  # type: ignore[union-attr]
+                dropping = st.dropping  # type: ignore[union-attr]
+            else:
+                msg_len = length if fmt < 2 else st.length  # type: ignore[union-attr]
+                n = msg_len
+                dropping = msg_len > max_size
+            if n > chunk_size:
+                n = chunk_size
+            if p + n > end and not dropping:
+                self.need = p + n - pos
+                return pos, Status.NEED_MORE
+            # commit
+            self.headers += 1
+            if st is None:  # fmt 0, or fmt 1 framed without the stream id and timestamp
+                st = streams[csid] = ChunkStream(anchored=fmt == 0)
+            if cont:
+                self.continuations += 1
+            else:
+                if st.received:
+                    out.append((SKIPPED, pos, st.received, _interrupted(csid, st)))
+                    self._drop(st)
+                if fmt == 0:
+                    st.stream_id = sid
+                    st.anchored = True
+                if fmt < 3:
+                    st.ext = ext
+                    st.delta = tfield
+                    if fmt < 2:
+                        st.length = length
+                        st.type_id = type_id
+                st.timestamp = st.delta if fmt == 0 else (st.timestamp + st.delta) & 0xFFFFFFFF
+                st.fmt = fmt
+                if dropping:
+                    st.dropping = True
+                    out.append(
+                        (OVERSIZE, p, csid, st.timestamp, st.type_id, st.stream_id, st.length)
+                    )
+            if dropping:
+                self._cur = st
+                self._rest = n
+                pos = self._drain(data, p, end)
+                if self._rest:
+                    self.need = 1
+                    return pos, Status.NEED_MORE
+                continue
+            pos = p + n
+            if not cont and n == st.length:  # the whole message in one chunk
+                self._complete(csid, st, data[p:pos], pos, out)
+                continue
+            if self.partial + n > self.max_partial:
+                self._evict(out, pos, n)
+                if st.dropping:  # the evicted message was this one
+                    self._skip(st, n)
+                    continue
+            st.body += data[p:pos]
+            st.received += n
+            if st.received == st.length:
+                self.partial -= st.received - n
+                body = st.body
+                st.body = bytearray()
+                self._complete(csid, st, body, pos, out)
+            else:
+                self.partial += n
+        return pos, Status.LIMIT
+
+    def _drain(self, data: bytearray, p: int, end: int) -> int:
+        """Skip what is here of the current chunk of a dropped message."""
+        st = self._cur
+        assert st is not None
+        n = min(self._rest, end - p)
+        self._rest -= n
+        self._skip(st, n)
+        return p + n
+
+    def _skip(self, st: ChunkStream, n: int) -> None:
+        st.received += n
+        if st.received == st.length:
+            st.received = 0
+            st.dropping = False
+
+    def _evict(self, out: list[tuple], at: int, n: int) -> None:
+        """Too many bytes in incomplete messages: give up the largest ones until ``n`` more
+        fit."""
+        while self.partial + n > self.max_partial and self.partial:
+            csid, st = max(
+                self.streams.items(), key=lambda kv: 0 if kv[1].dropping else kv[1].received
+            )
+            out.append(
+                (SKIPPED, at, st.received, f"incomplete message on csid {csid} dropped: "
+                 f"more than {self.max_partial} bytes held in incomplete messages")
+            )
+            self.partial -= st.received
+            st.body = bytearray()
+            st.dropping = True
+
+    def _drop(self, st: ChunkStream) -> None:
+        if not st.dropping:
+            self.partial -= st.received
+        st.received = 0
+        st.dropping = False
+        st.body = bytearray()
+
+    def _complete(self, csid: int, st: ChunkStream, body: bytes, end: int, out: list[tuple]) -> None:
+        st.received = 0
+        type_id = st.type_id
+        if not st.anchored:
+            out.append((SKIPPED, end, len(body), _UNANCHORED))
+            return
+        out.append((MSG, end, csid, st.fmt, st.timestamp, type_id, st.stream_id, body))
+        if type_id == 1 and len(body) == 4:
+            size = _U32(body, 0)[0]
+            if 0 < size <= MAX_CHUNK_SIZE:
+                self.chunk_size = size
+                self.chunk_size_set = True
+        elif type_id == 2 and len(body) == 4:
+            target = self.streams.get(_U32(body, 0)[0])
+            if target is not None and target.received:
+                if not target.dropping:
+                    out.append((SKIPPED, end, target.received, "message aborted by the sender"))
+                self._drop(target)
+
+
+_UNANCHORED = (
+    "message on a chunk stream whose fmt 0 header was not seen (stream id and timestamp unknown)"
+)
+
+
+def _interrupted(csid: int, st: ChunkStream) -> str:
+    return (
+        f"incomplete message on csid {csid} ({st.received} of {st.length} bytes) "
+        "abandoned by a new header"
+    )

@@ -1,0 +1,493 @@
+"""The sans-IO RTMP decoder of one TCP direction.
+
+Feeding and parsing are separate: :meth:`RtmpDecoder.receive_data`, :meth:`~RtmpDecoder.receive_gap`
+and :meth:`~RtmpDecoder.receive_eof` only record input; :meth:`~RtmpDecoder.events` decodes
+everything it can and returns the events (:mod:`droidcap.rtmp.events`).  The caller may be a
+pcap pipeline, a file loop or a test feeding one byte at a time — the events are the same.
+
+The decoder moves through the phases of :class:`Phase`; ``_PHASES`` maps each to the method that
+advances it, and only those methods change ``_phase``::
+
+    DETECT ──► HANDSHAKE_0 ──► HANDSHAKE_1 ──► HANDSHAKE_2 ──► CHUNKS ◄──► HUNT
+       │            │ (version 6/8/9: RTMPE)                         ▲
+       │            └──────────────────────► OPAQUE                  │
+       └─────────────────────────────────────────────────────────────┘ (no handshake)
+
+A gap sends any phase to HUNT (after reporting what it cut short).  Nothing raises: bytes that
+cannot be decoded become :class:`~droidcap.rtmp.events.Skipped` events, so the decoder never
+enters an error state and :class:`~droidcap.errors.RtmpProtocolError` is not raised by it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from enum import Enum
+from typing import Literal
+
+from droidcap.rtmp import handshake, resync
+from droidcap.rtmp.buffer import StreamBuffer
+from droidcap.rtmp.chunks import DEFAULT_CHUNK_SIZE, MSG, OVERSIZE, ChunkReader, Status
+from droidcap.rtmp.events import (
+    Gap,
+    HandshakePart,
+    Message,
+    OversizeMessage,
+    RtmpEvent,
+    Skipped,
+    Synchronised,
+)
+from droidcap.rtmp.messages import Malformed, parse_body, split_aggregate
+
+__all__ = ["RtmpDecoder", "Phase"]
+
+_BLOCK = handshake.BLOCK_SIZE
+_AMF_TYPES = frozenset({15, 16, 17, 18, 19, 20})
+_HUNT_STEP = 1 << 14  # retry a waiting hunt only after this much more data (bounds rescans)
+
+
+class Phase(Enum):
+    DETECT = "deciding between handshake and mid-connection start"
+    HANDSHAKE_0 = "expecting C0/S0"
+    HANDSHAKE_1 = "expecting C1/S1"
+    HANDSHAKE_2 = "expecting C2/S2"
+    CHUNKS = "reading chunks"
+    HUNT = "looking for chunk framing"
+    OPAQUE = "RTMPE-encrypted: nothing to decode"
+
+
+class RtmpDecoder:
+    """Decodes one direction of an RTMP connection.
+
+    ``role``: who sends this direction (the client sends C0/C1/C2, the server S0/S1/S2).
+    ``expect_handshake``: True/False if the caller knows, None to decide from the first bytes
+    (a version byte 3/6 not followed by a believable chunk header means a handshake).
+    ``max_message_size``: longer messages are reported as
+    :class:`~droidcap.rtmp.events.OversizeMessage` and their bodies skipped; incomplete messages
+    together may hold at most twice this much.
+    """
+
+    def __init__(
+        self,
+        *,
+        role: Literal["client", "server"],
+        expect_handshake: bool | None = None,
+        max_message_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        self._role = role
+        self._names = ("C0", "C1", "C2") if role == "client" else ("S0", "S1", "S2")
+        self._max_message_size = max_message_size
+        self._buf = StreamBuffer()
+        self._gaps: deque[tuple[int, int, int, float]] = deque()  # (offset, size, frame, time)
+        self._eof = False
+        self._out: list[RtmpEvent] = []
+        self._reader = self._new_reader(DEFAULT_CHUNK_SIZE, strict=False)
+        self._confirmed = True  # False while framing rests on a guess (uncertain messages)
+        self._known_chunk_size: int | None = None  # for a hunt: the size from before a gap
+        self._skipped = 0  # bytes dropped by the current hunt, reported when it ends
+        self._hunt_retry = 0  # buffer index a waiting hunt needs to reach before trying again
+        self._opaque = False
+        if expect_handshake is None:
+            self._phase = Phase.DETECT
+        elif expect_handshake:
+            self._phase = Phase.HANDSHAKE_0
+        else:
+            self._start_hunt(chunk_size=None)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, frame: int, time: float) -> None:
+        """Record bytes of this direction (in stream order, after TCP reassembly)."""
+        if data:
+            self._buf.feed(data, frame, time)
+
+    def receive_gap(self, size: int, *, frame: int, time: float) -> None:
+        """Record that ``size`` bytes are missing from the stream at this point."""
+        self._gaps.append((self._buf.base + len(self._buf.data), size, frame, time))
+
+    def receive_eof(self) -> None:
+        """No more input will come; :meth:`events` then reports whatever was left incomplete."""
+        self._eof = True
+
+    # -- output ----------------------------------------------------------------------------
+
+    def events(self) -> Iterator[RtmpEvent]:
+        """Decode what has been received and return the events, in stream order."""
+        buf = self._buf
+        while True:
+            end = len(buf.data)
+            gap_at = None
+            if self._gaps:
+                gap_at = self._gaps[0][0] - buf.base
+                end = gap_at
+            final = self._eof or gap_at is not None  # nothing more will join these bytes
+            while True:  # run phases until one makes no progress
+                phase, pos = self._phase, buf.pos
+                _PHASES[phase](self, end, final=final)
+                if self._phase is phase and buf.pos == pos:
+                    break
+            if gap_at is None:
+                break
+            self._take_gap(gap_at)
+        if self._eof:
+            self._finish()
+        out = self._merge_skips(self._out)
+        self._out = []
+        if out and type(out[-1]) is Skipped and not self._eof:
+            self._out.append(out.pop())  # may grow with the next call's skips
+        return iter(out)
+
+    @staticmethod
+    def _merge_skips(events: list[RtmpEvent]) -> list[RtmpEvent]:
+        """One Skipped per run of skips with the same reason (a mid-connection capture of a
+        live stream can skip every media message until a fmt 0 header comes)."""
+        out: list[RtmpEvent] = []
+        for event in events:
+            last = out[-1] if out else None
+            if (
+                type(event) is Skipped
+                and type(last) is Skipped
+                and last.reason == event.reason
+            ):
+                out[-1] = Skipped(
+                    frame=event.frame, time=event.time, size=last.size + event.size,
+                    reason=event.reason,
+                )
+            else:
+                out.append(event)
+        return out
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def _detect(self, end: int, *, final: bool) -> None:
+        buf = self._buf
+        head = bytes(buf.data[buf.pos : min(end, buf.pos + 12)])
+        if len(head) < 12 and not final:
+            return
+        if head and head[0] in handshake.RTMP_VERSIONS and not resync.plausible_start(
+            head, self._max_message_size
+        ):
+            self._phase = Phase.HANDSHAKE_0
+        else:
+            self._start_hunt(chunk_size=None)
+
+    def _handshake0(self, end: int, *, final: bool) -> None:
+        buf = self._buf
+        if buf.pos >= end:
+            return
+        version = buf.data[buf.pos]
+        if version not in handshake.RTMP_VERSIONS:
+            self._start_hunt(chunk_size=None)
+            return
+        buf.pos += 1
+        self._emit_part(self._names[0], version=version)
+        self._opaque = version != 3
+        self._phase = Phase.HANDSHAKE_1
+
+    def _handshake1(self, end: int, *, final: bool) -> None:
+        block = self._block(end)
+        if block is None:
+            return
+        scheme, layout = "plain", None
+        if not self._opaque:
+            found = (
+                handshake.client_digest(block)
+                if self._role == "client"
+                else handshake.server_digest(block)
+            )
+            if found is not None:
+                scheme, layout = "digest", found[0]
+        self._emit_part(
+            self._names[1],
+            epoch=int.from_bytes(block[:4], "big"),
+            field2=int.from_bytes(block[4:8], "big"),
+            scheme=scheme,
+            digest_layout=layout,
+            payload=block,
+        )
+        self._phase = Phase.HANDSHAKE_2
+
+    def _handshake2(self, end: int, *, final: bool) -> None:
+        block = self._block(end)
+        if block is None:
+            return
+        self._emit_part(
+            self._names[2],
+            epoch=int.from_bytes(block[:4], "big"),
+            field2=int.from_bytes(block[4:8], "big"),
+            payload=block,
+        )
+        if self._opaque:
+            self._phase = Phase.OPAQUE
+        else:
+            self._phase = Phase.CHUNKS
+
+    def _block(self, end: int) -> bytes | None:
+        buf = self._buf
+        if end - buf.pos < _BLOCK:
+            return None
+        block = bytes(buf.data[buf.pos : buf.pos + _BLOCK])
+        buf.pos += _BLOCK
+        return block
+
+    def _emit_part(self, part: str, **fields: object) -> None:
+        frame, time = self._buf.origin()
+        self._out.append(HandshakePart(part=part, frame=frame, time=time, **fields))  # type: ignore[arg-type]
+
+    def _opaque_bytes(self, end: int, *, final: bool) -> None:
+        buf = self._buf
+        size = end - buf.pos
+        if size:
+            buf.pos = end
+            self._skip_event(size, "RTMPE-encrypted (C0/S0 version 6, 8 or 9)")
+
+    def _chunks(self, end: int, *, final: bool) -> None:
+        buf = self._buf
+        reader = self._reader
+        items: list[tuple] = []
+        while True:
+            if self._confirmed:
+                pos, status = reader.read(buf.data, buf.pos, end, items)
+            else:  # one chunk at a time: a suspicious message must stop the reading at once
+                pos, status = reader.read(buf.data, buf.pos, end, items, 1)
+            for item in items:
+                if not self._deliver(item):
+                    buf.pos = item[1]
+                    self._skipped += len(item[7])
+                    self._lose_sync("message body did not parse while synchronising")
+                    return
+            items.clear()
+            buf.pos = pos
+            if not self._confirmed and (reader.continuations or reader.chunk_size_set):
+                self._confirm()
+            if status is Status.LIMIT:
+                continue
+            if status is Status.DESYNC:
+                assert reader.desync is not None
+                self._lose_sync(reader.desync.value)
+            return
+
+    def _deliver(self, item: tuple) -> bool:
+        """Turn one reader item into events; False if it proves the framing wrong."""
+        buf = self._buf
+        kind = item[0]
+        frame, time = buf.origin(item[1])
+        if kind == MSG:
+            _, _, csid, fmt, timestamp, type_id, stream_id, body = item
+            uncertain = not self._confirmed
+            if type_id == 22:
+                self._aggregate(frame, time, csid, fmt, timestamp, stream_id, body, uncertain)
+                return True
+            parsed = parse_body(type_id, body)
+            if uncertain and type(parsed) is Malformed:
+                return False
+            self._out.append(
+                Message(
+                    frame=frame,
+                    time=time,
+                    csid=csid,
+                    fmt=fmt,
+                    timestamp=timestamp,
+                    type_id=type_id,
+                    stream_id=stream_id,
+                    length=len(body),
+                    body=parsed,
+                    uncertain=uncertain,
+                )
+            )
+            return True
+        if kind == OVERSIZE:
+            _, _, csid, timestamp, type_id, stream_id, length = item
+            self._out.append(
+                OversizeMessage(
+                    frame=frame,
+                    time=time,
+                    csid=csid,
+                    type_id=type_id,
+                    stream_id=stream_id,
+                    length=length,
+                    timestamp=timestamp,
+                )
+            )
+            return True
+        _, _, size, reason = item
+        self._out.append(Skipped(frame=frame, time=time, size=size, reason=reason))
+        return True
+
+    def _aggregate(
+        self,
+        frame: int,
+        time: float,
+        csid: int,
+        fmt: int,
+        timestamp: int,
+        stream_id: int,
+        body: bytes,
+        uncertain: bool,
+    ) -> None:
+        parts, problem = split_aggregate(body, timestamp)
+        out = self._out
+        for part in parts:
+            out.append(
+                Message(
+                    frame=frame,
+                    time=time,
+                    csid=csid,
+                    fmt=fmt,
+                    timestamp=part.timestamp,
+                    type_id=part.type_id,
+                    stream_id=stream_id,
+                    length=len(part.body),
+                    body=parse_body(part.type_id, part.body) if part.type_id != 22 else
+                    Malformed(reason="aggregate inside an aggregate", raw_head=part.body[:32].hex()),
+                    uncertain=uncertain,
+                    aggregate=True,
+                )
+            )
+        if problem is not None:
+            out.append(
+                Message(
+                    frame=frame,
+                    time=time,
+                    csid=csid,
+                    fmt=fmt,
+                    timestamp=timestamp,
+                    type_id=22,
+                    stream_id=stream_id,
+                    length=len(body),
+                    body=Malformed(reason=problem, raw_head=body[:32].hex()),
+                    uncertain=uncertain,
+                )
+            )
+
+    def _hunt(self, end: int, *, final: bool) -> None:
+        buf = self._buf
+        if buf.base + end < self._hunt_retry and not final:
+            return
+        found = resync.hunt(
+            buf.data,
+            buf.pos,
+            end,
+            chunk_size=self._known_chunk_size,
+            max_message_size=self._max_message_size,
+            final=final,
+        )
+        if isinstance(found, resync.Wait):
+            self._skipped += found.skip_to - buf.pos
+            buf.pos = found.skip_to
+            self._hunt_retry = buf.base + end + _HUNT_STEP
+            if final:
+                self._skipped += end - buf.pos
+                buf.pos = end
+                self._flush_skipped()
+            return
+        self._skipped += found.offset - buf.pos
+        buf.pos = found.offset
+        self._flush_skipped()
+        self._reader = self._new_reader(found.chunk_size, strict=not found.confirmed)
+        self._confirmed = found.confirmed
+        frame, time = buf.origin(buf.pos + 1)
+        self._out.append(
+            Synchronised(
+                frame=frame, time=time, chunk_size=found.chunk_size, confirmed=found.confirmed
+            )
+        )
+        self._phase = Phase.CHUNKS
+
+    # -- transitions -----------------------------------------------------------------------
+
+    def _start_hunt(self, *, chunk_size: int | None) -> None:
+        self._known_chunk_size = chunk_size
+        self._confirmed = False
+        self._hunt_retry = 0
+        self._phase = Phase.HUNT
+
+    def _lose_sync(self, reason: str) -> None:
+        """Framing broke in CHUNKS: report what was cut short and look for framing again."""
+        self._report_pending(f"incomplete message dropped ({reason})")
+        self._start_hunt(chunk_size=self._reader.chunk_size if self._confirmed else None)
+
+    def _confirm(self) -> None:
+        self._confirmed = True
+        self._reader.strict = False
+        frame, time = self._buf.origin()
+        self._out.append(
+            Synchronised(frame=frame, time=time, chunk_size=self._reader.chunk_size, confirmed=True)
+        )
+
+    def _take_gap(self, gap_at: int) -> None:
+        buf = self._buf
+        left = gap_at - buf.pos
+        if self._phase in (Phase.DETECT, Phase.HANDSHAKE_0, Phase.HANDSHAKE_1, Phase.HANDSHAKE_2):
+            reason = "handshake cut short by a gap"
+            chunk_size = None
+        else:
+            reason = "chunk cut short by a gap"
+            chunk_size = self._reader.chunk_size if self._confirmed else None
+        if self._phase is Phase.HUNT:
+            self._skipped += left
+            buf.pos = gap_at
+            self._flush_skipped()
+        else:
+            if left:
+                buf.pos = gap_at
+                self._skip_event(left, reason)
+            self._report_pending("incomplete message cut short by a gap")
+        _, size, frame, time = self._gaps.popleft()
+        self._out.append(Gap(frame=frame, time=time, size=size))
+        if self._phase is Phase.OPAQUE:
+            return
+        self._start_hunt(chunk_size=chunk_size)
+
+    def _finish(self) -> None:
+        """End of stream: report everything left incomplete."""
+        buf = self._buf
+        left = len(buf.data) - buf.pos
+        if self._phase is Phase.HUNT:
+            self._skipped += left
+            buf.pos += left
+            self._flush_skipped()
+            return
+        if left:
+            buf.pos += left
+            self._skip_event(left, f"stream ended while {self._phase.value}")
+        self._report_pending("stream ended inside this message")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _report_pending(self, reason: str) -> None:
+        reader = self._reader
+        for csid, st in reader.pending():
+            self._skip_event(
+                st.received,
+                f"{reason}: csid {csid}, type {st.type_id}, {st.received} of {st.length} bytes",
+            )
+        reader.reset_streams()
+
+    def _flush_skipped(self) -> None:
+        if self._skipped:
+            self._skip_event(self._skipped, "no chunk framing recognised (resynchronising)")
+            self._skipped = 0
+
+    def _skip_event(self, size: int, reason: str) -> None:
+        frame, time = self._buf.origin()
+        self._out.append(Skipped(frame=frame, time=time, size=size, reason=reason))
+
+    def _new_reader(self, chunk_size: int, *, strict: bool) -> ChunkReader:
+        return ChunkReader(
+            chunk_size=chunk_size,
+            strict=strict,
+            max_message_size=self._max_message_size,
+            max_partial=2 * self._max_message_size,
+        )
+
+
+_PHASES = {
+    Phase.DETECT: RtmpDecoder._detect,
+    Phase.HANDSHAKE_0: RtmpDecoder._handshake0,
+    Phase.HANDSHAKE_1: RtmpDecoder._handshake1,
+    Phase.HANDSHAKE_2: RtmpDecoder._handshake2,
+    Phase.CHUNKS: RtmpDecoder._chunks,
+    Phase.HUNT: RtmpDecoder._hunt,
+    Phase.OPAQUE: RtmpDecoder._opaque_bytes,
+}

@@ -1,0 +1,1 @@
+"""adb services the virtual device implements: one module per service family."""

@@ -1,0 +1,91 @@
+"""Link layers: every supported type carries the same TCP conversation to the same streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from droidcap.capture import LINK_LAYERS, Record, TcpReassembler
+from droidcap.errors import UnsupportedLinkTypeError
+from tests.capture.capwriter import ACK, FIN, Conversation, ethernet, loop, null, sll, sll2
+from tests.capture.helpers import C2S, S2C, ends, feed_all, stream
+
+
+def conversation(v6: bool = False) -> list[bytes]:
+    conv = Conversation(client=("fd00::1", 40000), server=("fd00::2", 1935)) if v6 else Conversation()
+    return [*conv.handshake(), conv.segment(True, b"hello"), conv.segment(False, b"world!"),
+            conv.segment(True, flags=FIN | ACK), conv.segment(False, flags=FIN | ACK),
+            conv.segment(True)]
+
+
+def raw(ip: bytes) -> bytes:
+    return ip
+
+
+WRAPPERS: list[tuple[int, Callable[[bytes], bytes]]] = [
+    (1, ethernet),
+    (1, lambda ip: ethernet(ip, vlans=[0x8100])),
+    (1, lambda ip: ethernet(ip, vlans=[0x88A8, 0x8100])),  # QinQ
+    (1, lambda ip: ethernet(ip, vlans=[0x9100, 0x8100])),
+    (113, sll),
+    (276, sll2),
+    (101, raw),
+    (12, raw),
+    (14, raw),
+    (0, null),
+    (0, lambda ip: null(ip, order=">")),
+    (108, loop),
+]
+
+
+@pytest.mark.parametrize("v6", [False, True])
+@pytest.mark.parametrize(("linktype", "wrap"), WRAPPERS)
+def test_link_types_carry_the_conversation(linktype: int, wrap: Callable[[bytes], bytes], v6: bool) -> None:
+    events = feed_all([wrap(ip) for ip in conversation(v6)], linktype=linktype)
+    assert stream(events, C2S) == [b"hello"]
+    assert stream(events, S2C) == [b"world!"]
+    assert ends(events) == [(0, C2S, "fin"), (0, S2C, "fin")]
+
+
+@pytest.mark.parametrize(("linktype", "v6"), [(228, False), (229, True)])
+def test_ipv4_and_ipv6_link_types(linktype: int, v6: bool) -> None:
+    events = feed_all(conversation(v6), linktype=linktype)
+    assert stream(events, C2S) == [b"hello"]
+
+
+def test_ethernet_padding_is_not_payload() -> None:
+    conv = Conversation()
+    frames = [ethernet(ip, pad_to=60) for ip in [*conv.handshake(), conv.segment(True, b"x")]]
+    assert len(frames[-1]) == 60
+    assert stream(feed_all(frames, linktype=1), C2S) == [b"x"]
+
+
+def test_non_ip_frames_are_ignored_quietly() -> None:
+    conv = Conversation()
+    arp = ethernet(bytes(28), ethertype=0x0806)
+    vlan_arp = ethernet(bytes(28), vlans=[0x8100], ethertype=0x0806)
+    runt = b"\x00" * 10
+    frames = [arp, vlan_arp, runt, *[ethernet(ip) for ip in conv.handshake()]]
+    events = feed_all(frames, linktype=1)
+    assert stream(events, C2S) == [] and len(events) == 3  # FlowOpened and two StreamEnd
+
+
+def test_unknown_link_type_names_it() -> None:
+    tcp = TcpReassembler()
+    record = Record(frame=1, time=0.0, linktype=147, data=b"x", orig_len=1)
+    with pytest.raises(UnsupportedLinkTypeError) as info:
+        tcp.feed(record)
+    message = str(info.value)
+    assert message.startswith("capture uses link type 147 (USER0), which droidcap cannot decode")
+    assert "1 (ETHERNET)" in message and "276 (LINUX_SLL2)" in message and "\n" not in message
+
+
+def test_unknown_link_type_on_a_pcapng_interface_says_which() -> None:
+    record = Record(frame=1, time=0.0, linktype=201, data=b"x", orig_len=1, interface=2)
+    with pytest.raises(UnsupportedLinkTypeError, match=r"^interface 2 of the capture uses link type 201 \("):
+        TcpReassembler().feed(record)
+
+
+def test_the_table_holds_every_required_link_type() -> None:
+    assert {0, 1, 12, 14, 101, 108, 113, 228, 229, 276} <= set(LINK_LAYERS)

@@ -1,0 +1,180 @@
+"""`droidcap decode` as a user runs it: real process, real captures, every output format, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.capture.pcapgen import ethernet_ipv4_tcp, write_pcap
+from tests.conftest import DATA, run_cli
+
+SAMPLE = DATA / "wireshark_rtmp_sample.cap"
+
+
+def ndjson(stdout: bytes) -> list[dict]:
+    return [json.loads(line) for line in stdout.decode().splitlines()]
+
+
+def test_table_tells_the_play_session():
+    result = run_cli("decode", str(SAMPLE))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "conn 0: client" in out and "player" in out
+    for step in ("C0 version 3", "S0 version 3", "connect #1", "app=", "NetConnection.Connect.Success",
+                 "createStream #2", "play", "NetStream.Play.Start", "Set Chunk Size", "Window Ack Size"):
+        assert step in out, step
+    assert "milestones:" in out and "connect_result +" in out and "play_start +" in out
+
+
+def test_ndjson_schema_on_every_line():
+    result = run_cli("decode", str(SAMPLE), "--format", "ndjson")
+    assert result.returncode == 0, result.stderr
+    items = ndjson(result.stdout)
+    assert items, "no output"
+    frames = [i["frame"] for i in items]
+    assert frames == sorted(frames)
+    for item in items:
+        for key in ("conn", "client", "server", "dir", "frame", "time", "kind"):
+            assert key in item, (key, item)
+        assert item["dir"] in ("c2s", "s2c")
+        if item["kind"] == "message":
+            for key in ("csid", "fmt", "timestamp", "type_id", "type", "stream_id", "length"):
+                assert key in item, (key, item)
+    parts = [i["part"] for i in items if i["kind"] == "handshake"]
+    assert sorted(parts) == ["C0", "C1", "C2", "S0", "S1", "S2"]
+    commands = [i["command"] for i in items if i.get("type") == "command_amf0"]
+    assert commands[:4] == ["connect", "_result", "createStream", "_result"]
+    assert "play" in commands and "onStatus" in commands
+    connect = next(i for i in items if i.get("command") == "connect")
+    assert connect["dir"] == "c2s" and connect["transaction_id"] == 1
+    assert isinstance(connect["args"][0], dict) and "app" in connect["args"][0]
+    # the Wireshark sample carries a user control event of type 8, which must be kept, not dropped
+    assert any(i.get("type") == "user_control" and i.get("event_type") == 8 for i in items)
+
+
+def test_json_document_has_session_summary():
+    result = run_cli("decode", str(SAMPLE), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert len(doc["events"]) == len(ndjson(run_cli("decode", str(SAMPLE), "--format", "ndjson").stdout))
+    (conn,) = doc["connections"]
+    assert conn["role"] == "player"
+    assert conn["connect"]["app"]
+    by_command = {t["command"]: t for t in conn["transactions"]}
+    assert by_command["connect"]["result"] == "_result"
+    assert by_command["createStream"]["result"] == "_result"
+    assert by_command["connect"]["latency_ms"] >= 0
+    assert any(s["code"] == "NetStream.Play.Start" for s in conn["statuses"])
+    milestones = conn["milestones"]
+    order = [m for m in ("handshake_done", "connect", "connect_result", "create_stream_result", "play", "play_start")
+             if m in milestones]
+    assert order == ["handshake_done", "connect", "connect_result", "create_stream_result", "play", "play_start"]
+    assert [milestones[m]["time"] for m in order] == sorted(milestones[m]["time"] for m in order)
+
+
+def test_type_and_conn_filters():
+    items = ndjson(run_cli("decode", str(SAMPLE), "-f", "ndjson", "--type", "command", "--type", "handshake").stdout)
+    assert {i["kind"] for i in items} == {"handshake", "message"}
+    assert {i["type"] for i in items if i["kind"] == "message"} == {"command_amf0"}
+    assert ndjson(run_cli("decode", str(SAMPLE), "-f", "ndjson", "--conn", "0").stdout)
+
+
+def test_stdin_gives_the_same_events():
+    from_file = run_cli("decode", str(SAMPLE), "-f", "ndjson").stdout
+    from_pipe = run_cli("decode", "-", "-f", "ndjson", input=SAMPLE.read_bytes()).stdout
+    assert from_pipe == from_file
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["decode", "/nonexistent/capture.pcap"], "no such file"),
+        (["decode", str(SAMPLE), "--format", "xml"], "unknown --format"),
+        (["decode", str(SAMPLE), "--type", "videos"], "unknown --type"),
+        (["decode", str(SAMPLE), "--conn", "7"], "no connection 7"),
+        (["decode", str(DATA)], "is a directory"),
+    ],
+)
+def test_user_errors_are_one_line(args, needle):
+    result = run_cli(*args)
+    assert result.returncode != 0
+    err = result.stderr.decode().strip()
+    assert needle in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_not_a_capture(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a pcap\n" * 10)
+    result = run_cli("decode", str(path))
+    err = result.stderr.decode().strip()
+    assert result.returncode != 0 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "pcap" in err.lower()
+
+
+def test_unknown_link_type(tmp_path):
+    path = tmp_path / "user0.pcap"
+    write_pcap(path, [b"\x00" * 60], linktype=147)
+    result = run_cli("decode", str(path))
+    err = result.stderr.decode().strip()
+    assert result.returncode != 0 and len(err.splitlines()) == 1 and "147" in err
+
+
+def test_capture_without_rtmp(tmp_path):
+    path = tmp_path / "http.pcap"
+    request = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n"
+    write_pcap(path, [ethernet_ipv4_tcp(("127.0.0.1", 40000), ("127.0.0.1", 80), seq=1, payload=request)])
+    result = run_cli("decode", str(path))
+    err = result.stderr.decode().strip()
+    assert result.returncode == 1 and "no RTMP" in err and len(err.splitlines()) == 1
+
+
+def test_truncated_capture_warns_and_decodes_what_it_can(tmp_path):
+    data = SAMPLE.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) - 100])  # the last record loses its tail
+    result = run_cli("decode", str(cut), "-f", "ndjson")
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stderr.decode()
+    whole = ndjson(run_cli("decode", str(SAMPLE), "-f", "ndjson").stdout)
+    partial = ndjson(result.stdout)
+    assert 0 < len(partial) <= len(whole)
+    assert partial[: len(partial) - 1] == whole[: len(partial) - 1]
+
+
+def test_follow_a_growing_capture(tmp_path):
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "live.pcap"
+    path.write_bytes(data[:24])  # header only: the capture has just started
+    droidcap = Path(sys.executable).parent / "droidcap"
+    proc = subprocess.Popen([str(droidcap), "decode", str(path), "--follow", "-f", "ndjson"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with path.open("ab") as f:
+            for start in range(24, len(data), 700):  # records arrive in pieces, as tcpdump -U writes
+                f.write(data[start: start + 700])
+                f.flush()
+                time.sleep(0.02)
+        first = json.loads(proc.stdout.readline())
+        assert first["kind"] == "handshake" and first["part"] == "C0"
+        deadline = time.monotonic() + 20
+        lines = [first]
+        while time.monotonic() < deadline and not any(i.get("command") == "onStatus" for i in lines):
+            lines.append(json.loads(proc.stdout.readline()))
+        assert any(i.get("command") == "onStatus" for i in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert "Traceback" not in proc.stderr.read().decode()
+
+
+def test_demo_decodes_the_embedded_capture():
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    assert "conn 0: client" in result.stdout.decode()
