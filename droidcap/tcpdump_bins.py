@@ -53,7 +53,7 @@ def pick_abi(abilist: str) -> str:
     for abi in offered:
         if abi in ABIS:
             return abi
-    shown = ",".join(offered) if offered else "(empty)"
+    shown = " ".join(",".join(offered).split()) or "(empty)"  # one line, whatever getprop said
     raise DeviceError(
         f"no droidcap tcpdump for this device: ro.product.cpu.abilist is {shown}, droidcap ships {', '.join(ABIS)}"
     )

@@ -2,8 +2,8 @@
 # Build droidcap's static tcpdump for the four Android ABIs, reproducibly, from Debian's sources.
 #
 #   tcpdump_bins/build.sh           build and replace <abi>/tcpdump, SHA256SUMS, BUILDINFO, LICENSES/
-#   tcpdump_bins/build.sh --check   rebuild in a temporary directory and compare with what is
-#                                   committed here; exit 1 on any difference
+#   tcpdump_bins/build.sh --check   rebuild in a temporary directory with a cold compiler cache
+#                                   and compare with what is committed here; exit 1 on any difference
 #
 # Runs as root (or with sudo) on Debian 12.  It installs its own Debian packages, makes its own venv
 # with the pinned zig from PyPI (zig-requirements.txt), fetches the pinned libpcap and tcpdump
@@ -27,7 +27,8 @@ TCPDUMP_ORIG_SHA256=ad75a6ed3dc0d9732945b2e5483cb41dc8b4b528a169315e499c6861952e
 SOURCE_DATE_EPOCH=1673717005
 ABIS=(arm64-v8a armeabi-v7a x86 x86_64)
 # Android 15+ devices may run with 16 KiB pages: a binary whose PT_LOAD segments are only 4 KiB
-# aligned will not load there.  Used for every ABI (x86_64 Android also ships 16 KiB images).
+# aligned will not load there.  Used for every ABI: it costs nothing on 4 KiB kernels and keeps
+# the four builds alike.
 PAGE_SIZE=16384
 
 APT_NEEDS=(dpkg-dev flex bison make bc python3 python3-venv xz-utils ca-certificates
@@ -103,19 +104,27 @@ EOF
 fetch_sources() {
   SRC="$BUILD/src"
   mkdir -p "$SRC"
-  if ! echo "$LIBPCAP_ORIG_SHA256  $SRC/libpcap_$LIBPCAP_VERSION.orig.tar.gz
-$TCPDUMP_ORIG_SHA256  $SRC/tcpdump_$TCPDUMP_VERSION.orig.tar.gz" | sha256sum --quiet -c - 2>/dev/null \
-     || [ ! -f "$SRC/libpcap_$LIBPCAP_DEBIAN.debian.tar.xz" ] \
-     || [ ! -f "$SRC/tcpdump_$TCPDUMP_DEBIAN.debian.tar.xz" ]; then
+  local sums="$LIBPCAP_ORIG_SHA256  $SRC/libpcap_$LIBPCAP_VERSION.orig.tar.gz
+$TCPDUMP_ORIG_SHA256  $SRC/tcpdump_$TCPDUMP_VERSION.orig.tar.gz"
+  if ! echo "$sums" | sha256sum --quiet -c - >/dev/null 2>&1 \
+     || ! ls "$SRC"/libpcap_*.debian.tar.xz "$SRC"/tcpdump_*.debian.tar.xz >/dev/null 2>&1; then
     say "fetching Debian source packages libpcap=$LIBPCAP_DEBIAN tcpdump=$TCPDUMP_DEBIAN"
     apt_private update -qq >/dev/null
-    (cd "$SRC" && apt_private source --download-only \
-       "libpcap=$LIBPCAP_DEBIAN" "tcpdump=$TCPDUMP_DEBIAN" >/dev/null)
+    if ! (cd "$SRC" && apt_private source --download-only \
+            "libpcap=$LIBPCAP_DEBIAN" "tcpdump=$TCPDUMP_DEBIAN" >/dev/null); then
+      # Debian replaces a revision when it publishes a (security) update; such an update normally
+      # keeps the upstream tarball, and only that is compiled.  The hash check below decides.
+      say "pinned Debian revisions unavailable; trying the current $DEBIAN_SUITE ones"
+      (cd "$SRC" && apt_private source --download-only libpcap tcpdump >/dev/null)
+    fi
   fi
   # apt checked these against the signed archive; the pins make a changed upload a hard error.
-  echo "$LIBPCAP_ORIG_SHA256  $SRC/libpcap_$LIBPCAP_VERSION.orig.tar.gz
-$TCPDUMP_ORIG_SHA256  $SRC/tcpdump_$TCPDUMP_VERSION.orig.tar.gz" | sha256sum --quiet -c - \
-    || die "an .orig tarball does not match its pinned SHA-256"
+  echo "$sums" | sha256sum --quiet -c - || die "an .orig tarball does not match its pinned SHA-256"
+  # debian/copyright comes from the pinned revision, or else the newest one fetched.
+  LIBPCAP_DEBIAN_TAR=$(ls "$SRC/libpcap_$LIBPCAP_DEBIAN.debian.tar.xz" 2>/dev/null \
+                       || ls "$SRC"/libpcap_*.debian.tar.xz | sort -V | tail -n 1)
+  TCPDUMP_DEBIAN_TAR=$(ls "$SRC/tcpdump_$TCPDUMP_DEBIAN.debian.tar.xz" 2>/dev/null \
+                       || ls "$SRC"/tcpdump_*.debian.tar.xz | sort -V | tail -n 1)
 }
 
 # Build one ABI in $WORK/<abi>: libpcap (static) into a private prefix, then tcpdump against it.
@@ -188,8 +197,8 @@ copy_licences() {
   tar -C "$t" -xzf "$SRC/tcpdump_$TCPDUMP_VERSION.orig.tar.gz" "tcpdump-$TCPDUMP_VERSION/LICENSE"
   install -m 0644 "$t/libpcap-$LIBPCAP_VERSION/LICENSE" "$out/LICENSES/libpcap-LICENSE"
   install -m 0644 "$t/tcpdump-$TCPDUMP_VERSION/LICENSE" "$out/LICENSES/tcpdump-LICENSE"
-  tar -xJOf "$SRC/libpcap_$LIBPCAP_DEBIAN.debian.tar.xz" debian/copyright > "$out/LICENSES/libpcap-debian-copyright"
-  tar -xJOf "$SRC/tcpdump_$TCPDUMP_DEBIAN.debian.tar.xz" debian/copyright > "$out/LICENSES/tcpdump-debian-copyright"
+  tar -xJOf "$LIBPCAP_DEBIAN_TAR" debian/copyright > "$out/LICENSES/libpcap-debian-copyright"
+  tar -xJOf "$TCPDUMP_DEBIAN_TAR" debian/copyright > "$out/LICENSES/tcpdump-debian-copyright"
   # musl (MIT) is the C library linked in; zig's compiler_rt (MIT, zig's LICENSE) too.
   install -m 0644 "$ZIGDIR/lib/libc/musl/COPYRIGHT" "$out/LICENSES/musl-COPYRIGHT"
   install -m 0644 "$ZIGDIR/LICENSE" "$out/LICENSES/zig-LICENSE"
@@ -206,9 +215,9 @@ write_meta() {
     echo "# What went into the binaries beside this file; written by build.sh, reproducible itself."
     echo "# Rebuild and compare: tcpdump_bins/build.sh --check   (docs/tcpdump-binaries.md)"
     echo "debian_suite=$DEBIAN_SUITE"
-    echo "libpcap_debian_source=libpcap $LIBPCAP_DEBIAN"
+    echo "libpcap_debian_source=libpcap $(basename "$LIBPCAP_DEBIAN_TAR" .debian.tar.xz | cut -d_ -f2)"
     echo "libpcap_orig=libpcap_$LIBPCAP_VERSION.orig.tar.gz sha256=$LIBPCAP_ORIG_SHA256"
-    echo "tcpdump_debian_source=tcpdump $TCPDUMP_DEBIAN"
+    echo "tcpdump_debian_source=tcpdump $(basename "$TCPDUMP_DEBIAN_TAR" .debian.tar.xz | cut -d_ -f2)"
     echo "tcpdump_orig=tcpdump_$TCPDUMP_VERSION.orig.tar.gz sha256=$TCPDUMP_ORIG_SHA256"
     echo "debian_patches=none (built from the pristine .orig tarballs)"
     echo "compiler=ziglang $ZIG_PIP_VERSION from PyPI, wheel sha256=$ZIG_WHEEL_SHA256"
@@ -241,6 +250,8 @@ main() {
   trap 'rm -rf "$STAGE"' EXIT
   if [ $check -eq 1 ]; then
     WORK="$STAGE/work"      # a different directory from a normal build: the path must not matter
+    # and a cold compiler cache: zig rebuilds musl and compiler_rt too, nothing is reused.
+    export ZIG_GLOBAL_CACHE_DIR="$STAGE/zig-cache" ZIG_LOCAL_CACHE_DIR="$STAGE/zig-cache"
   else
     WORK="$BUILD/work"
   fi

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.capture.pcapgen import ethernet_ipv4_tcp, write_pcap
+from tests.capture.capwriter import Pkt, ethernet, ipv4, pcap, tcp
 from tests.conftest import DATA, run_cli
 
 SAMPLE = DATA / "wireshark_rtmp_sample.cap"
@@ -27,9 +27,9 @@ def test_table_tells_the_play_session():
     out = result.stdout.decode()
     assert "conn 0: client" in out and "player" in out
     for step in ("C0 version 3", "S0 version 3", "connect #1", "app=", "NetConnection.Connect.Success",
-                 "createStream #2", "play", "NetStream.Play.Start", "Set Chunk Size", "Window Ack Size"):
+                 "createStream #2", "play", "NetStream.Play.Failed", "Set Peer Bandwidth", "Window Ack Size"):
         assert step in out, step
-    assert "milestones:" in out and "connect_result +" in out and "play_start +" in out
+    assert "milestones:" in out and "connect_result +" in out and "play +" in out
 
 
 def test_ndjson_schema_on_every_line():
@@ -70,11 +70,14 @@ def test_json_document_has_session_summary():
     assert by_command["connect"]["result"] == "_result"
     assert by_command["createStream"]["result"] == "_result"
     assert by_command["connect"]["latency_ms"] >= 0
-    assert any(s["code"] == "NetStream.Play.Start" for s in conn["statuses"])
+    # this server refused the stream: the summary must say so, not invent a Play.Start
+    assert [s["code"] for s in conn["statuses"]] == ["NetStream.Play.Failed"]
+    assert conn["handshake"]["c2_echo"] == conn["handshake"]["s2_echo"] == "exact"
     milestones = conn["milestones"]
-    order = [m for m in ("handshake_done", "connect", "connect_result", "create_stream_result", "play", "play_start")
+    assert "play_start" not in milestones
+    order = [m for m in ("handshake_done", "connect", "connect_result", "create_stream_result", "play")
              if m in milestones]
-    assert order == ["handshake_done", "connect", "connect_result", "create_stream_result", "play", "play_start"]
+    assert order == ["handshake_done", "connect", "connect_result", "create_stream_result", "play"]
     assert [milestones[m]["time"] for m in order] == sorted(milestones[m]["time"] for m in order)
 
 
@@ -120,7 +123,7 @@ def test_not_a_capture(tmp_path):
 
 def test_unknown_link_type(tmp_path):
     path = tmp_path / "user0.pcap"
-    write_pcap(path, [b"\x00" * 60], linktype=147)
+    path.write_bytes(pcap([Pkt(1.0, b"\x00" * 60)], linktype=147))
     result = run_cli("decode", str(path))
     err = result.stderr.decode().strip()
     assert result.returncode != 0 and len(err.splitlines()) == 1 and "147" in err
@@ -129,7 +132,8 @@ def test_unknown_link_type(tmp_path):
 def test_capture_without_rtmp(tmp_path):
     path = tmp_path / "http.pcap"
     request = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n"
-    write_pcap(path, [ethernet_ipv4_tcp(("127.0.0.1", 40000), ("127.0.0.1", 80), seq=1, payload=request)])
+    frame = ethernet(ipv4("127.0.0.1", "127.0.0.1", tcp(40000, 80, seq=1, payload=request)))
+    path.write_bytes(pcap([Pkt(1.0, frame)]))
     result = run_cli("decode", str(path))
     err = result.stderr.decode().strip()
     assert result.returncode == 1 and "no RTMP" in err and len(err.splitlines()) == 1

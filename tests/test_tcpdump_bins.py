@@ -172,7 +172,7 @@ def test_pick_abi_takes_the_first_shipped_entry(abilist: str, abi: str) -> None:
     assert tcpdump_bins.pick_abi(abilist) == abi
 
 
-@pytest.mark.parametrize("abilist", ["armeabi", "", "  \n", "mips,riscv64"])
+@pytest.mark.parametrize("abilist", ["armeabi", "", "  \n", "mips,riscv64", "armeabi\nmips\r\n"])
 def test_pick_abi_refuses_devices_we_do_not_ship_for(abilist: str) -> None:
     with pytest.raises(DeviceError, match="no droidcap tcpdump for this device") as err:
         tcpdump_bins.pick_abi(abilist)

@@ -8,6 +8,10 @@ Standard library only.  Feed bytes in, take events out; files, pipes and tests d
   through a table, ``ip`` finds the TCP segment).
 - ``files``: the IO driver — :func:`iter_records` and :func:`iter_flow_events` over a path,
   standard input, a pipe, or a growing file.
+
+The hot path skips the per-record dataclass: ``CaptureReader.read_raw()`` returns records as plain
+:data:`RawRecord` tuples and ``TcpReassembler.feed_raw()`` takes them in batches; ``events()`` and
+``feed()`` are the same thing one :class:`Record` at a time.
 """
 
 from droidcap.capture.events import (
@@ -23,6 +27,7 @@ from droidcap.capture.events import (
 )
 from droidcap.capture.files import Source, iter_flow_events, iter_records
 from droidcap.capture.links import LINK_LAYERS, LinkLayer, register
+from droidcap.capture.pcap import RawRecord
 from droidcap.capture.reader import CaptureReader
 from droidcap.capture.tcp import TcpReassembler
 
@@ -35,6 +40,7 @@ __all__ = [
     "FlowEvent",
     "FlowOpened",
     "LinkLayer",
+    "RawRecord",
     "Record",
     "Source",
     "StreamData",

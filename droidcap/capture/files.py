@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from droidcap.capture.events import CaptureNote, FlowEvent, Record
-from droidcap.capture.pcap import RawRecord
 from droidcap.capture.reader import CaptureReader
 from droidcap.capture.tcp import TcpReassembler
 
@@ -50,26 +49,18 @@ def iter_flow_events(
     poll_interval: float = 0.2,
     idle_timeout: float | None = None,
     stop: Callable[[], bool] | None = None,
-    max_buffered: int = 2 * 1024 * 1024,
-    max_buffered_total: int = 32 * 1024 * 1024,
+    reassembler: TcpReassembler | None = None,
 ) -> Iterator[FlowEvent | CaptureNote]:
     """Reassembled TCP flow events of a capture, ending with the ``finish()`` of every open flow.
 
     Notes of the reader (skipped blocks, a truncated end) and of the TCP layer (fragments,
-    malformed headers) come in capture order between the flow events.
+    malformed headers) come in capture order between the flow events.  Pass a ``reassembler`` to
+    change its bounds (``TcpReassembler(max_buffered=..., ack_grace=...)``).
     """
     reader = CaptureReader()
-    tcp = TcpReassembler(max_buffered=max_buffered, max_buffered_total=max_buffered_total)
-    feed = tcp.feed_packet
+    tcp = TcpReassembler() if reassembler is None else reassembler
     for _ in _read_blocks(source, reader, follow, poll_interval, idle_timeout, stop):
-        for item in reader.read_raw():
-            if type(item) is tuple:
-                raw: RawRecord = item  # type: ignore[assignment]
-                events = feed(*raw)
-                if events:
-                    yield from events
-            else:
-                yield item  # type: ignore[misc]  # a CaptureNote
+        yield from tcp.feed_raw(reader.read_raw())
     yield from tcp.finish()
 
 

@@ -38,18 +38,17 @@ def is_pcap_magic(head: bytes) -> bool:
 class PcapParser:
     """Parses the records of one classic pcap file (after its file header)."""
 
-    __slots__ = ("linktype", "snaplen", "_record", "_scale", "_frame")
+    __slots__ = ("linktype", "_record", "_scale", "_frame")
 
     def __init__(self, header: bytes) -> None:
         """``header``: the 24-byte file header (its magic already checked)."""
         order, nanosecond = _MAGICS[header[:4]]
-        major, minor, _zone, _sigfigs, snaplen, network = Struct(order + "HHiIII").unpack_from(
+        major, minor, _zone, _sigfigs, _snaplen, network = Struct(order + "HHiIII").unpack_from(
             header, 4
         )
         if major != 2:
             raise CaptureFormatError(f"pcap file format version {major}.{minor} is not supported (2.x is)")
         self.linktype = network & _LINKTYPE_MASK
-        self.snaplen = snaplen
         self._record = Struct(order + "IIII")
         self._scale = 1e-9 if nanosecond else 1e-6
         self._frame = 0

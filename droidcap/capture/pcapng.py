@@ -73,14 +73,19 @@ class PcapngParser:
         order = self._order
         interfaces = self._interfaces
         frame = self._frame
+        last_time = self._last_time
         need = 12
+        if order is not None:
+            head, u32, epb = order.head.unpack_from, order.u32.unpack_from, order.epb.unpack_from
         try:
             while end - pos >= 12:
-                btype = order.head.unpack_from(buf, pos)[0] if order is not None else SHB_TYPE
-                if btype == SHB_TYPE:  # a palindrome: the same in either byte order
+                if order is not None:
+                    btype, blen = head(buf, pos)
+                if order is None or btype == SHB_TYPE:  # a palindrome: the same in either order
                     order = self._section(buf, pos)
                     interfaces = self._interfaces
-                btype, blen = order.head.unpack_from(buf, pos)
+                    head, u32, epb = order.head.unpack_from, order.u32.unpack_from, order.epb.unpack_from
+                    btype, blen = head(buf, pos)
                 if blen < 12 or blen & 3 or blen > MAX_RECORD:
                     raise CaptureFormatError(
                         f"pcapng block of type {btype:#x} at byte offset {pos} has an invalid "
@@ -89,42 +94,38 @@ class PcapngParser:
                 if end - pos < blen:
                     need = blen
                     break
-                if order.u32.unpack_from(buf, pos + blen - 4)[0] != blen:
+                if u32(buf, pos + blen - 4)[0] != blen:
                     raise CaptureFormatError(
                         f"pcapng block at byte offset {pos}: trailing length does not match {blen}"
                     )
-                if btype == _EPB:
+                if btype == _EPB or btype == _PB:
                     if blen < 32:
-                        raise CaptureFormatError(f"pcapng Enhanced Packet Block of {blen} bytes")
-                    iface, hi, lo, incl, orig = order.epb.unpack_from(buf, pos + 8)
+                        raise CaptureFormatError(f"pcapng packet block of {blen} bytes")
+                    if btype == _EPB:
+                        iface, hi, lo, incl, orig = epb(buf, pos + 8)
+                    else:
+                        iface, _drops, hi, lo, incl, orig = order.pb.unpack_from(buf, pos + 8)
                     if incl > blen - 32:
                         raise CaptureFormatError(
                             f"pcapng record {frame + 1} claims {incl} bytes in a {blen}-byte block"
                         )
-                    linktype, _snap, units, offset = self._interface(iface)
+                    try:
+                        linktype, _snap, units, offset = interfaces[iface]
+                    except IndexError:
+                        raise self._undeclared(iface, frame + 1) from None
                     frame += 1
-                    self._last_time = time = ((hi << 32) | lo) / units + offset
-                    append((frame, time, linktype, buf[pos + 28 : pos + 28 + incl], orig, iface))
+                    last_time = ((hi << 32) | lo) / units + offset
+                    append((frame, last_time, linktype, buf[pos + 28 : pos + 28 + incl], orig, iface))
                 elif btype == _SPB:
                     if blen < 16:
                         raise CaptureFormatError(f"pcapng Simple Packet Block of {blen} bytes")
                     orig = order.u32.unpack_from(buf, pos + 8)[0]
-                    linktype, snap, _units, _offset = self._interface(0)
+                    if not interfaces:
+                        raise self._undeclared(0, frame + 1)
+                    linktype, snap, _units, _offset = interfaces[0]
                     incl = min(orig, blen - 16, snap or orig)
                     frame += 1
-                    append((frame, self._last_time, linktype, buf[pos + 12 : pos + 12 + incl], orig, 0))
-                elif btype == _PB:
-                    if blen < 32:
-                        raise CaptureFormatError(f"pcapng Packet Block of {blen} bytes")
-                    iface, _drops, hi, lo, incl, orig = order.pb.unpack_from(buf, pos + 8)
-                    if incl > blen - 32:
-                        raise CaptureFormatError(
-                            f"pcapng record {frame + 1} claims {incl} bytes in a {blen}-byte block"
-                        )
-                    linktype, _snap, units, offset = self._interface(iface)
-                    frame += 1
-                    self._last_time = time = ((hi << 32) | lo) / units + offset
-                    append((frame, time, linktype, buf[pos + 28 : pos + 28 + incl], orig, iface))
+                    append((frame, last_time, linktype, buf[pos + 12 : pos + 12 + incl], orig, 0))
                 elif btype == _IDB:
                     interfaces.append(self._describe(buf, pos, blen, order))
                 elif btype != SHB_TYPE and btype not in _QUIET_SKIP and btype not in self._unknown_seen:
@@ -136,6 +137,7 @@ class PcapngParser:
                 pos += blen
         finally:
             self._frame = frame
+            self._last_time = last_time
         return pos, need
 
     def truncated(self, present: int, need: int) -> CaptureNote:
@@ -159,14 +161,12 @@ class PcapngParser:
         self._interfaces = []
         return self._order
 
-    def _interface(self, iface: int) -> _Interface:
-        try:
-            return self._interfaces[iface]
-        except IndexError:
-            raise CaptureFormatError(
-                f"pcapng record {self._frame + 1} refers to interface {iface}, which no Interface "
-                "Description Block declared"
-            ) from None
+    @staticmethod
+    def _undeclared(iface: int, frame: int) -> CaptureFormatError:
+        return CaptureFormatError(
+            f"pcapng record {frame} refers to interface {iface}, which no Interface Description "
+            "Block declared"
+        )
 
     @staticmethod
     def _describe(buf: bytes, pos: int, blen: int, order: _Order) -> _Interface:

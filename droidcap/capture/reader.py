@@ -70,7 +70,9 @@ class CaptureReader:
     def events(self) -> Iterator[Record | CaptureNote]:
         """Every record (or note) the buffered bytes complete, in file order."""
         for item in self.read_raw():
-            if type(item) is tuple:
+            if isinstance(item, CaptureNote):
+                yield item
+            else:
                 frame, time, linktype, data, orig_len, interface = item
                 yield Record(
                     frame=frame,
@@ -80,8 +82,6 @@ class CaptureReader:
                     orig_len=orig_len,
                     interface=interface,
                 )
-            else:
-                yield item
 
     def read_raw(self) -> list[RawRecord | CaptureNote]:
         """Like :meth:`events`, as one list, records as plain :data:`RawRecord` tuples.

@@ -17,10 +17,12 @@ The rules, all in this module:
 - Bytes already delivered (retransmissions, the old part of an overlap) are dropped: first
   captured wins.  Segments ahead of the next expected byte wait in a per-direction buffer and are
   delivered in order when the hole fills.
-- Missing bytes are reported as a :class:`StreamGap` with their exact size, never filled.  A hole is
-  given up on when the direction's buffer exceeds ``max_buffered`` bytes (or all directions together
-  exceed ``max_buffered_total``), at FIN or RST, and at :meth:`finish`.  Payload bytes a snaplen cut
-  off are a gap at once.
+- Missing bytes are reported as a :class:`StreamGap` with their exact size, never filled.  A hole
+  is given up on ``ack_grace`` capture seconds after the other side acknowledged bytes in or past
+  it (the receiver has them, so no retransmission will come: the capture missed them); else when
+  the direction's buffer exceeds ``max_buffered`` bytes (or all directions together exceed
+  ``max_buffered_total``), at FIN or RST, and at :meth:`finish`.  Payload bytes a snaplen cut off
+  are a gap at once.
 - FIN ends its direction once every byte before it is accounted for (delivered or a gap).  RST
   ends both directions.  Every direction of every flow gets exactly one :class:`StreamEnd`.
 - Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
@@ -52,12 +54,42 @@ from droidcap.capture.pcap import RawRecord
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _MASK32 = 0xFFFFFFFF
+_NEVER = float("inf")
 _HALF32 = 0x80000000
-# source port, destination port, sequence, (acknowledgement,) data offset + flags
-_TCP = Struct("!HHI4xH")
+# source port, destination port, sequence, acknowledgement, data offset + flags
+_TCP = Struct("!HHIIH")
 _C2S, _S2C = Direction.C2S, Direction.S2C
 
 Output = list[FlowEvent | CaptureNote]
+
+_new = object.__new__
+_set_flow, _set_dir, _set_data, _set_frame, _set_time = (
+    getattr(StreamData, name).__set__ for name in StreamData.__slots__
+)
+
+
+def _not_ip(data: bytes) -> int:
+    """The IP offset of records whose link type is skipped: none."""
+    return -1
+
+
+def stream_data(flow: int, direction: Direction, data: bytes, frame: int, time: float) -> StreamData:
+    """``StreamData(flow=..., dir=..., data=..., frame=..., time=...)`` at half the cost.
+
+    A frozen dataclass's ``__init__`` must store each field through ``object.__setattr__``; setting
+    the slots through their descriptors does the same in half the time, and this is the one
+    object built per packet.  Same fields, same values: the tests compare it with the real
+    constructor, field by field.
+    """
+    event = _new(StreamData)
+    _set_flow(event, flow)
+    _set_dir(event, direction)
+    _set_data(event, data)
+    _set_frame(event, frame)
+    _set_time(event, time)
+    return event
+
+
 # An out-of-order segment: (start, arrival tiebreak, captured bytes, end, frame, time).  ``end`` is
 # where the segment ends on the wire, past the captured bytes when the snaplen cut it.
 _Held = tuple[int, int, bytes, int, int, float]
@@ -66,7 +98,10 @@ _Held = tuple[int, int, bytes, int, int, float]
 class _Half:
     """Reassembly state of one direction of one flow."""
 
-    __slots__ = ("flow", "dir", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes")
+    __slots__ = (
+        "flow", "dir", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes", "acked",
+        "deadline",
+    )
 
     def __init__(self, flow: int, direction: Direction) -> None:
         self.flow = flow
@@ -81,11 +116,15 @@ class _Half:
         self.ended = False
         self.held: list[_Held] = []  # heap of out-of-order segments
         self.held_bytes = 0
+        # The peer acknowledged up to ``acked`` (unwrapped) past the hole before the held segments;
+        # at capture time ``deadline`` the hole up to there is given up (see TcpReassembler._acked).
+        self.acked = -1
+        self.deadline = _NEVER
 
     def sync(self) -> None:
         """Recompute :attr:`expect` after the slow path changed anything."""
         nxt = self.next
-        self.expect = nxt & _MASK32 if nxt is not None and not self.held and not self.ended and self.fin is None else -1
+        self.expect = nxt & _MASK32 if nxt >= 0 and not self.held and not self.ended and self.fin is None else -1
 
 
 class TcpReassembler:
@@ -96,12 +135,17 @@ class TcpReassembler:
         *,
         max_buffered: int = 2 * 1024 * 1024,
         max_buffered_total: int = 32 * 1024 * 1024,
+        ack_grace: float = 1.0,
     ) -> None:
         """``max_buffered``: out-of-order bytes held per direction before the hole in front of
         them is declared a gap; ``max_buffered_total``: the same bound over all directions, so a
-        capture with many flows cannot add up to unbounded memory either."""
+        capture with many flows cannot add up to unbounded memory either; ``ack_grace``: capture
+        seconds a hole the peer has acknowledged may still be filled by a late-captured segment."""
         self.max_buffered = max_buffered
         self.max_buffered_total = max_buffered_total
+        self.ack_grace = ack_grace
+        self._stalled: dict[_Half, None] = {}  # halves with an acknowledged hole, oldest first
+        self._deadline = _NEVER  # the earliest of their deadlines
         self._halves: dict[tuple[bytes, int, int], _Half] = {}
         self._open: dict[int, tuple[_Half, _Half]] = {}  # flows with a direction still open
         self._flows = 0
@@ -136,10 +180,12 @@ class TcpReassembler:
             if type(item) is not tuple:
                 append(item)  # type: ignore[arg-type]  # a CaptureNote
                 continue
-            frame, time, linktype, data, orig_len, interface = item  # type: ignore[misc]
+            frame, time, linktype, data, orig_len, interface = item
+            if time >= self._deadline:
+                self._expire(frame, time, out)
             ip_offset = ip_offsets.get(linktype)
             if ip_offset is None:
-                ip_offset = self._link(linktype, interface)
+                ip_offset = self._link(linktype, interface, frame, out)
             off = ip_offset(data)
             if off < 0:
                 continue
@@ -148,12 +194,12 @@ class TcpReassembler:
                 if where is not None:
                     append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
                 continue
-            addrs, t, ip_end = where  # type: ignore[misc]
+            addrs, t, ip_end = where
             size = len(data)
             if size < t + 20:
                 append(CaptureNote(frame=frame, message="TCP header cut short by the snaplen"))
                 continue
-            sport, dport, seq, offflags = unpack_tcp(data, t)
+            sport, dport, seq, ack, offflags = unpack_tcp(data, t)
             start = t + ((offflags >> 10) & 0x3C)
             if ip_end < 0:
                 ip_end = orig_len
@@ -168,11 +214,15 @@ class TcpReassembler:
                 if payload:
                     half.next += len(payload)
                     half.expect = (seq + len(payload)) & _MASK32
-                    append(StreamData(flow=half.flow, dir=half.dir, data=payload, frame=frame, time=time))
-                continue  # (or a pure ACK)
-            if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
-                half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
-            self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
+                    append(stream_data(half.flow, half.dir, payload, frame, time))
+            else:
+                if ip_end > size:  # cut by the snaplen (or a length field that lies beyond the wire)
+                    ip_end = max(size, min(ip_end, orig_len))
+                if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
+                    half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
+                self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
+            if half.peer.held and offflags & _ACK:
+                self._acked(half.peer, ack, time)
         self._last_frame, self._last_time = frame, time
         return out
 
@@ -187,13 +237,24 @@ class TcpReassembler:
         self._open.clear()
         return out
 
-    def _link(self, linktype: int, interface: int) -> Callable[[bytes], int]:
-        """Look a link type up in the table once; later records find it in a plain dict."""
+    def _link(self, linktype: int, interface: int, frame: int, out: Output) -> Callable[[bytes], int]:
+        """Look a link type up in the table once; later records find it in a plain dict.
+
+        An unsupported link type is an error when it is all the capture has shown so far (a pcap
+        file has one link type, so that is the first record).  Once a supported interface has
+        delivered records — a pcapng with, say, a Bluetooth interface besides wlan0 — its records
+        are skipped with one note instead of failing the whole capture.
+        """
         layer = LINK_LAYERS.get(linktype)
-        if layer is None:
-            raise unsupported(linktype, interface)
-        self._ip_offsets[linktype] = layer.ip_offset
-        return layer.ip_offset
+        if layer is not None:
+            self._ip_offsets[linktype] = layer.ip_offset
+            return layer.ip_offset
+        error = unsupported(linktype, interface)
+        if not any(lt in LINK_LAYERS for lt in self._ip_offsets):
+            raise error
+        self._ip_offsets[linktype] = _not_ip
+        out.append(CaptureNote(frame=frame, message=f"records skipped: {error}"))
+        return _not_ip
 
     # -- flows --------------------------------------------------------------------------------
 
@@ -252,11 +313,11 @@ class TcpReassembler:
         if half.ended:
             return  # after FIN or RST: retransmissions and stray segments
         if flags & _SYN:
-            if half.next is None:
+            if half.next < 0:
                 half.isn = seq
                 half.next = seq + 1
             start = self._unwrap(seq, half.next) + 1
-        elif half.next is not None:
+        elif half.next >= 0:
             start = self._unwrap(seq, half.next)
         elif length or flags & _FIN:
             half.next = start = seq
@@ -266,7 +327,7 @@ class TcpReassembler:
             self._data(half, start, payload, start + length, frame, time, out)
         if flags & _FIN and half.fin is None:
             half.fin = start + length
-        if half.fin is not None and half.next >= half.fin:  # type: ignore[operator]
+        if half.fin is not None and half.next >= half.fin:
             self._close(half, "fin", frame, time, out)
             if half.peer.ended:
                 self._open.pop(half.flow, None)
@@ -280,7 +341,7 @@ class TcpReassembler:
     def _data(
         self, half: _Half, start: int, payload: bytes, end: int, frame: int, time: float, out: Output
     ) -> None:
-        nxt: int = half.next  # type: ignore[assignment]  # set by _segment before any data
+        nxt = half.next
         if end <= nxt:
             return  # a retransmission of bytes already delivered
         if start > nxt:
@@ -301,7 +362,7 @@ class TcpReassembler:
         self, half: _Half, start: int, payload: bytes, end: int, frame: int, time: float, out: Output
     ) -> None:
         """Emit a segment that starts at or before ``next``: its new bytes, then any snapped tail."""
-        nxt: int = half.next  # type: ignore[assignment]
+        nxt = half.next
         if start < nxt:  # overlap: the first captured copy of those bytes won
             payload = payload[nxt - start :]
             start = nxt
@@ -315,22 +376,63 @@ class TcpReassembler:
     def _drain(self, half: _Half, out: Output) -> None:
         """Deliver held segments that the stream has caught up with."""
         held = half.held
-        while held and held[0][0] <= half.next:  # type: ignore[operator]
+        while held and held[0][0] <= half.next:
             start, _tie, payload, end, frame, time = heappop(held)
             half.held_bytes -= len(payload)
             self._held_total -= len(payload)
-            if end > half.next:  # type: ignore[operator]
+            if end > half.next:
                 self._deliver(half, start, payload, end, frame, time, out)
 
     def _skip(self, half: _Half, frame: int, time: float, out: Output) -> None:
         """Give up on the hole before the first held segment: a gap, then what follows it."""
         start, _tie, _payload, _end, resume_frame, resume_time = half.held[0]
         out.append(StreamGap(
-            flow=half.flow, dir=half.dir, size=start - half.next,  # type: ignore[operator]
+            flow=half.flow, dir=half.dir, size=start - half.next,
             frame=resume_frame, time=resume_time,
         ))
         half.next = start
         self._drain(half, out)
+
+    def _acked(self, half: _Half, ack: int, time: float) -> None:
+        """The peer acknowledged bytes of ``half`` that sit in a hole.
+
+        The receiver has them, so no retransmission will come: the capture missed them.  A capture
+        shows data before the ACK for it, but not always exactly (per-CPU buffers, merged
+        interfaces, edited files), so the hole is given up only if it is still open ``ack_grace``
+        capture seconds later — then, not at the buffer bound or the end of the capture.
+        """
+        acked = self._unwrap(ack, half.next)
+        if half.fin is not None:
+            acked = min(acked, half.fin)
+        if acked <= half.next:
+            return
+        half.acked = max(half.acked, acked)
+        if half.deadline == _NEVER:
+            half.deadline = time + self.ack_grace
+            self._stalled[half] = None
+            self._deadline = min(self._deadline, half.deadline)
+
+    def _expire(self, frame: int, time: float, out: Output) -> None:
+        """Give up the acknowledged holes whose grace ran out by ``time``."""
+        for half in [h for h in self._stalled if h.deadline <= time]:
+            del self._stalled[half]
+            half.deadline = _NEVER
+            if half.ended:
+                continue
+            while half.held and half.acked > half.next:
+                if half.acked >= half.held[0][0]:
+                    self._skip(half, frame, time, out)
+                else:
+                    out.append(StreamGap(
+                        flow=half.flow, dir=half.dir, size=half.acked - half.next, frame=frame, time=time
+                    ))
+                    half.next = half.acked
+            if half.fin is not None and half.next >= half.fin:
+                self._close(half, "fin", frame, time, out)
+                if half.peer.ended:
+                    self._open.pop(half.flow, None)
+            half.sync()
+        self._deadline = min((h.deadline for h in self._stalled), default=_NEVER)
 
     def _close(self, half: _Half, reason: str, frame: int, time: float, out: Output) -> None:
         """End one direction: deliver what is held (gaps between), then StreamEnd."""
@@ -343,7 +445,7 @@ class TcpReassembler:
             self._held_total -= half.held_bytes
             half.held.clear()
             half.held_bytes = 0
-        if half.fin is not None and half.next is not None and half.next < half.fin:
+        if half.fin is not None and 0 <= half.next < half.fin:
             out.append(StreamGap(
                 flow=half.flow, dir=half.dir, size=half.fin - half.next, frame=frame, time=time
             ))

@@ -62,7 +62,7 @@ class Tcpdump:
             bpf_filter = f"tcp port {port}" if port is not None else "tcp"
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["tcpdump", "-i", interface, "-U", "-s", "0", "-n", "-B", str(buffer_kib), "-Z", "root",
+        argv = ["tcpdump", "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-B", str(buffer_kib), "-Z", "root",
                 "-w", str(out), *bpf_filter.split()]
         proc = reg.start("tcpdump", netns.wrap(argv) if netns else argv,
                          stop_signal=signal.SIGINT, stop_grace=5.0)
@@ -88,5 +88,5 @@ def pcap_linktype(path: Path) -> int:
         head = f.read(24)
     if len(head) < 24:
         raise LabProcessError(f"{path} is not a pcap file (only {len(head)} bytes)")
-    order = "little" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else "big"
-    return int.from_bytes(head[20:24], order) & 0x0FFFFFFF
+    little = head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+    return int.from_bytes(head[20:24], "little" if little else "big") & 0x0FFFFFFF

@@ -44,6 +44,7 @@ rtmp {{
     server {{
         listen {listen};
         chunk_size {chunk_size};
+        ack_window {ack_window};
         application {app} {{
             live on;
             record off;
@@ -102,13 +103,16 @@ class NginxRtmp:
         host: str = "127.0.0.1",
         port: int | None = None,
         chunk_size: int = 4096,
+        ack_window: int = 5_000_000,
         app: str = "live",
         netns: NetNamespace | None = None,
         timeout: float = 10.0,
     ) -> NginxRtmp:
         """Write ``prefix/nginx.conf`` and start nginx on ``host:port`` (a free port if None).
 
-        ``chunk_size`` is the server's outgoing chunk size (nginx sends Set Chunk Size with it).
+        ``chunk_size`` is the server's outgoing chunk size (nginx sends Set Chunk Size with it);
+        ``ack_window`` the Window Acknowledgement Size it announces (nginx's default 5000000 means
+        a short session never sees an Acknowledgement; a small one makes the players send some).
         With ``netns`` the server lives in that namespace (any port is free there)."""
         require_tool("nginx")
         if not RTMP_MODULE.exists():
@@ -123,7 +127,7 @@ class NginxRtmp:
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         conf = prefix / "nginx.conf"
         conf.write_text(_CONF.format(module=RTMP_MODULE, prefix=prefix, listen=listen,
-                                     chunk_size=chunk_size, app=app))
+                                     chunk_size=chunk_size, ack_window=ack_window, app=app))
         argv = ["nginx", "-p", str(prefix), "-c", str(conf)]
         proc = reg.start("nginx", netns.wrap(argv) if netns else argv,
                          stop_signal=signal.SIGQUIT, stop_grace=5.0)

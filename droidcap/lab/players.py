@@ -1,7 +1,8 @@
 """Real RTMP players: ffmpeg (``-f null``) and rtmpdump (librtmp, writes an FLV).
 
-Every player is bounded twice: by its own option (``-t`` for ffmpeg, ``-B`` for rtmpdump) and by
-a wall-clock kill.  The second bound is not paranoia: when the publisher leaves, nginx-rtmp only
+Every player is bounded twice: ffmpeg by its own ``-t`` and a wall-clock kill; rtmpdump (whose
+``-B`` stop offset is ignored for live streams: it plays until the publisher leaves, then idles for
+its ``-m`` timeout) by a SIGINT after its play time, on which it closes the stream and the FLV.  The second bound is not paranoia: when the publisher leaves, nginx-rtmp only
 sends User Control "Stream EOF" and ffmpeg 5.1 then waits forever, ignoring SIGTERM.
 rtmpdump always runs with ``-v`` (live): without it, it treats the stream as VOD and adds
 pause/deleteStream/createStream "resume" traffic that no real player sends.
@@ -12,9 +13,11 @@ from __future__ import annotations
 import re
 import signal
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from droidcap.lab.errors import LabTimeoutError
 from droidcap.lab.netns import NetNamespace
 from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
 
@@ -51,6 +54,7 @@ class Player:
     seconds: float
     process: LabProcess
     flv_path: Path | None = None
+    started: float = field(default_factory=time.monotonic)
     _result: PlayResult | None = field(default=None, repr=False)
 
     def wait(self, timeout: float | None = None) -> PlayResult:
@@ -59,9 +63,18 @@ class Player:
         if self._result is not None:
             return self._result
         bound = self.seconds + 15.0 if timeout is None else timeout
+        if self.kind == "rtmpdump":
+            # rtmpdump does not stop a live stream by itself: end it after its play time.
+            remaining = self.seconds - (time.monotonic() - self.started)
+            try:
+                exit_ = self.process.wait(max(0.0, remaining))
+            except LabTimeoutError:
+                exit_ = self.process.stop(signal.SIGINT, grace=3.0)
+            self._result = self._summarise(exit_.returncode, exit_.how)
+            return self._result
         try:
             exit_ = self.process.wait(bound)
-        except Exception:
+        except LabTimeoutError:
             exit_ = self.process.stop(grace=3.0)
         self._result = self._summarise(exit_.returncode, exit_.how)
         return self._result
@@ -102,14 +115,15 @@ def start_ffmpeg_player(reg: ProcessRegistry, url: str, *, seconds: float = 3.0,
 
 def start_rtmpdump_player(reg: ProcessRegistry, url: str, out: Path, *, seconds: float = 3.0,
                           netns: NetNamespace | None = None) -> Player:
-    """``rtmpdump -v -m 5 -B SECONDS -r URL -o OUT``: librtmp's live play, saved as FLV.
+    """``rtmpdump -v -m 5 -r URL -o OUT``: librtmp's live play, saved as FLV, stopped with SIGINT
+    ``seconds`` after it started (by :meth:`Player.wait`).
 
-    rtmpdump exits 2 ("incomplete") for a live stream it stopped itself: that is normal."""
+    rtmpdump exits 2 ("incomplete") for a live stream it did not finish: that is normal."""
     require_tool("rtmpdump")
     if "[" in url:
         raise ValueError("rtmpdump (librtmp 2.4) cannot parse IPv6 URLs; use the ffmpeg player")
     out.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["rtmpdump", "-v", "-m", "5", "-B", f"{seconds:g}", "-r", url, "-o", str(out)]
+    argv = ["rtmpdump", "-v", "-m", "5", "-r", url, "-o", str(out)]
     proc = reg.start("rtmpdump-player", netns.wrap(argv) if netns else argv,
                      stop_signal=signal.SIGINT, stop_grace=3.0)
     return Player(kind="rtmpdump", url=url, seconds=seconds, process=proc, flv_path=out)

@@ -6,6 +6,7 @@ in another network namespace (the kernel shows that process's namespace)."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -35,5 +36,35 @@ def listening_ports(pid: int | str = "self") -> set[int]:
         for line in lines:
             fields = line.split()
             if len(fields) > 3 and fields[3] == _TCP_LISTEN:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def established_local_ports(pid: int) -> set[int]:
+    """Local ports of the ESTABLISHED TCP sockets process ``pid`` holds open.
+
+    Links a peer (a player, a publisher) to its connection in a capture by client port: the
+    socket inodes behind ``/proc/PID/fd`` matched against the namespace's ``net/tcp{,6}``."""
+    inodes: set[str] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "01" and fields[9] in inodes:
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports

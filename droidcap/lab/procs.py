@@ -222,12 +222,23 @@ class ProcessRegistry:
         self._procs: list[LabProcess] = []
         self._names: dict[str, int] = {}
 
-    def start(self, name: str, argv: Sequence[str], **kwargs: object) -> LabProcess:
-        """Start ``argv`` as a peer called ``name``; its log goes to ``log_dir/name.log``."""
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
+        stop_grace: float = 5.0,
+    ) -> LabProcess:
+        """Start ``argv`` as a peer called ``name``; its log goes to ``log_dir/name.log``
+        (``name-1.log``, … for further peers of the same name)."""
         n = self._names.get(name, 0)
         self._names[name] = n + 1
         stem = name if n == 0 else f"{name}-{n}"
-        proc = LabProcess(stem, argv, log_path=self.log_dir / f"{stem}.log", **kwargs)  # type: ignore[arg-type]
+        proc = LabProcess(stem, argv, log_path=self.log_dir / f"{stem}.log", env=env, cwd=cwd,
+                          stop_signal=stop_signal, stop_grace=stop_grace)
         self._procs.append(proc)
         return proc
 

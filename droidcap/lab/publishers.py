@@ -4,7 +4,11 @@ Both generate their media (test pattern + tone) so runs need no input files, and
 a short GOP: nginx-rtmp holds video back from a new player until the next keyframe, so with the
 default GOP of 250 frames a 4-second player would see no video at all.  ffmpeg runs with
 ``-loglevel verbose`` because its final per-stream summary ("50 packets muxed") is the exact count
-of media messages it sent — a known fact the decoder tests compare against.
+of media packets it sent — a known fact the decoder tests compare against.  Better still, ffmpeg
+can write the very FLV tag stream it publishes to a file as well (``-f tee``): libavformat's RTMP
+output turns each FLV tag into one RTMP message, so that file lists every message the publisher
+sent, byte for byte (``flvflags=no_duration_filesize`` keeps the file's onMetaData identical to
+the one on the wire, since a seekable file would otherwise get duration/filesize patched in).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import math
 import re
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from droidcap.lab.errors import LabProcessError
 from droidcap.lab.netns import NetNamespace
+from droidcap.lab.players import flv_tag_counts
 from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
 
 # ffmpeg's rtmp protocol announces this outgoing chunk size right after connect (libavformat/rtmpproto.c).
@@ -65,6 +71,8 @@ class PublishResult:
     video_bytes: int | None = None
     audio_bytes: int | None = None
     chunk_size: int = FFMPEG_CHUNK_SIZE
+    flv_copy: Path | None = None
+    flv_tags: dict[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +84,7 @@ class Publisher:
     spec: PublisherSpec
     process: LabProcess
     chunk_size: int
+    flv_copy: Path | None = None
     _result: PublishResult | None = field(default=None, repr=False)
 
     def wait(self, timeout: float | None = None) -> PublishResult:
@@ -95,20 +104,23 @@ class Publisher:
             self._result = PublishResult(kind=self.kind, url=self.url, returncode=exit_.returncode,
                                          video_packets=video[0], video_bytes=video[1],
                                          audio_packets=audio[0], audio_bytes=audio[1],
-                                         chunk_size=self.chunk_size)
+                                         chunk_size=self.chunk_size, flv_copy=self.flv_copy,
+                                         flv_tags=flv_tag_counts(self.flv_copy) if self.flv_copy else None)
         else:
             self._result = PublishResult(kind=self.kind, url=self.url, returncode=exit_.returncode,
                                          video_packets=self.spec.video_frames,
                                          audio_packets=gst_audio_buffers(self.spec) if self.spec.audio else 0,
-                                         chunk_size=self.chunk_size)
+                                         chunk_size=self.chunk_size, flv_copy=self.flv_copy,
+                                         flv_tags=flv_tag_counts(self.flv_copy) if self.flv_copy else None)
         return self._result
 
     def stop(self) -> None:
         self.process.stop()
 
 
-def ffmpeg_publish_argv(url: str, spec: PublisherSpec) -> list[str]:
-    """The ffmpeg command line of a live publisher (``-re``: real time, as a phone app would)."""
+def ffmpeg_publish_argv(url: str, spec: PublisherSpec, *, flv_copy: Path | None = None) -> list[str]:
+    """The ffmpeg command line of a live publisher (``-re``: real time, as a phone app would);
+    with ``flv_copy`` the same FLV tag stream is also written to that file."""
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose", "-re",
             "-f", "lavfi", "-i", f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}"]
     if spec.audio:
@@ -122,19 +134,32 @@ def ffmpeg_publish_argv(url: str, spec: PublisherSpec) -> list[str]:
         argv += ["-c:a", "aac", "-b:a", str(spec.audio_bitrate), "-ac", str(spec.audio_channels)]
     for key, value in spec.metadata:
         argv += ["-metadata", f"{key}={value}"]
-    argv += ["-f", "flv", url]
+    if flv_copy is None:
+        argv += ["-flvflags", "no_duration_filesize", "-f", "flv", url]
+    else:
+        argv += ["-map", "0:v"] + (["-map", "1:a"] if spec.audio else [])
+        slave = "f=flv:flvflags=no_duration_filesize"
+        argv += ["-f", "tee", f"[{slave}:onfail=abort]{_tee_escape(url)}|[{slave}]{_tee_escape(str(flv_copy))}"]
     return argv
 
 
+def _tee_escape(name: str) -> str:
+    """Escape the characters the tee muxer's slave list treats specially."""
+    return "".join("\\" + c if c in "|[]\\" else c for c in name)
+
+
 def start_ffmpeg_publisher(reg: ProcessRegistry, url: str, spec: PublisherSpec = PublisherSpec(), *,
-                           netns: NetNamespace | None = None) -> Publisher:
-    """Start ffmpeg publishing to ``url``; returns at once (see :meth:`Publisher.wait`)."""
+                           flv_copy: Path | None = None, netns: NetNamespace | None = None) -> Publisher:
+    """Start ffmpeg publishing to ``url``; returns at once (see :meth:`Publisher.wait`).
+
+    ``flv_copy``: also write the published FLV tag stream there (the exact message list)."""
     require_tool("ffmpeg")
-    argv = ffmpeg_publish_argv(url, spec)
+    argv = ffmpeg_publish_argv(url, spec, flv_copy=flv_copy)
     # ffmpeg finishes its FLV trailer and the RTMP unpublish on the first SIGINT.
     proc = reg.start("ffmpeg-publisher", netns.wrap(argv) if netns else argv,
                      stop_signal=signal.SIGINT, stop_grace=5.0)
-    return Publisher(kind="ffmpeg", url=url, spec=spec, process=proc, chunk_size=FFMPEG_CHUNK_SIZE)
+    return Publisher(kind="ffmpeg", url=url, spec=spec, process=proc, chunk_size=FFMPEG_CHUNK_SIZE,
+                     flv_copy=flv_copy)
 
 
 GST_CHUNK_SIZE = 128
@@ -146,11 +171,14 @@ def gst_audio_buffers(spec: PublisherSpec) -> int:
     return math.ceil(spec.audio_rate * spec.duration / _GST_AAC_FRAME)
 
 
-def gst_publish_argv(url: str, spec: PublisherSpec, *, chunk_size: int = GST_CHUNK_SIZE) -> list[str]:
+def gst_publish_argv(url: str, spec: PublisherSpec, *, chunk_size: int = GST_CHUNK_SIZE,
+                     flv_copy: Path | None = None) -> list[str]:
     """A gst-launch pipeline: videotestsrc → openh264enc, audiotestsrc → voaacenc, flvmux → rtmp2sink.
 
     openh264/voaac come from gst-plugins-bad (x264enc would need plugins-ugly).  ``-e`` turns
-    SIGINT into an end-of-stream, so the muxer and rtmp2sink close the stream properly."""
+    SIGINT into an end-of-stream, so the muxer and rtmp2sink close the stream properly.  With
+    ``flv_copy`` the muxer's output is teed to a file: rtmp2sink sends each FLV tag as one RTMP
+    message, so the file is the publisher's exact message list."""
     video = [
         "videotestsrc", "is-live=true", f"num-buffers={spec.video_frames}", "pattern=smpte", "!",
         f"video/x-raw,width={spec.width},height={spec.height},framerate={spec.fps}/1", "!",
@@ -163,16 +191,22 @@ def gst_publish_argv(url: str, spec: PublisherSpec, *, chunk_size: int = GST_CHU
         f"audio/x-raw,rate={spec.audio_rate},channels={spec.audio_channels}", "!",
         "audioconvert", "!", "voaacenc", f"bitrate={spec.audio_bitrate}", "!", "queue", "!", "mux.",
     ]
-    sink = ["flvmux", "name=mux", "streamable=true", "!",
-            "rtmp2sink", f"location={url}", f"chunk-size={chunk_size}"]
+    rtmp = ["rtmp2sink", f"location={url}", f"chunk-size={chunk_size}"]
+    if flv_copy is None:
+        sink = ["flvmux", "name=mux", "streamable=true", "!", *rtmp]
+    else:
+        sink = ["flvmux", "name=mux", "streamable=true", "!", "tee", "name=t", "!", "queue", "!", *rtmp,
+                "t.", "!", "queue", "!", "filesink", f"location={flv_copy}"]
     return ["gst-launch-1.0", "-q", "-e", *sink, *video, *(audio if spec.audio else [])]
 
 
 def start_gst_publisher(reg: ProcessRegistry, url: str, spec: PublisherSpec = PublisherSpec(), *,
-                        chunk_size: int = GST_CHUNK_SIZE, netns: NetNamespace | None = None) -> Publisher:
+                        chunk_size: int = GST_CHUNK_SIZE, flv_copy: Path | None = None,
+                        netns: NetNamespace | None = None) -> Publisher:
     """Start a GStreamer publisher (rtmp2sink, outgoing chunk size ``chunk_size``, default 128)."""
     require_tool("gst-launch-1.0", "gstreamer1.0-tools")
-    argv = gst_publish_argv(url, spec, chunk_size=chunk_size)
+    argv = gst_publish_argv(url, spec, chunk_size=chunk_size, flv_copy=flv_copy)
     proc = reg.start("gst-publisher", netns.wrap(argv) if netns else argv,
                      stop_signal=signal.SIGINT, stop_grace=5.0)
-    return Publisher(kind="gstreamer", url=url, spec=spec, process=proc, chunk_size=chunk_size)
+    return Publisher(kind="gstreamer", url=url, spec=spec, process=proc, chunk_size=chunk_size,
+                     flv_copy=flv_copy)

@@ -23,7 +23,7 @@ _COMPACT_AT = 1 << 16
 class StreamBuffer:
     """Unconsumed bytes of one direction (``data[pos:]``) and where they came from."""
 
-    __slots__ = ("data", "pos", "base", "_marks")
+    __slots__ = ("_marks", "base", "data", "pos")
 
     def __init__(self) -> None:
         self.data = bytearray()
@@ -36,6 +36,9 @@ class StreamBuffer:
             del self.data[: self.pos]
             self.base += self.pos
             self.pos = 0
+            marks = self._marks  # events complete at or after pos: older marks are dead
+            while len(marks) > 1 and marks[0][0] < self.base:
+                marks.popleft()
         self.data += chunk
         self._marks.append((self.base + len(self.data), frame, time))
 

@@ -16,7 +16,8 @@ Choices where peers or references differ (see docs/protocol-notes.md):
   equal the last extended timestamp value, payload otherwise.
 * A chunk that is not fmt 3 while a message on its csid is incomplete abandons that message
   (reported as skipped bytes).
-* A fmt 1 header for a csid never seen (after a gap, mid-connection, or from an odd peer) is
+* A fmt 1 header for a csid never seen is normal from librtmp at the start of a connection
+  (the state starts all zero: stream 0, timestamp 0).  After a gap or mid-connection it is
   framed — it gives length and type — but its messages are reported as skipped until a fmt 0
   header supplies the message stream id and absolute timestamp.  fmt 2/3 for such a csid cannot
   even be framed: the reader stops with :attr:`Desync.UNKNOWN_CSID`.
@@ -34,19 +35,21 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from droidcap.rtmp.control import MAX_CHUNK_SIZE
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
-    "VALID_TYPES",
-    "ChunkStream",
-    "ChunkReader",
-    "Status",
-    "Desync",
     "MSG",
     "OVERSIZE",
     "SKIPPED",
+    "VALID_TYPES",
+    "ChunkReader",
+    "ChunkStream",
+    "Desync",
+    "Item",
+    "Status",
     "plausible_header",
 ]
 
@@ -60,6 +63,7 @@ _MIN_LENGTHS = {8: 1, 9: 1, 15: 4, 16: 4, 17: 4, 18: 3, 19: 15, 20: 13, 22: 11}
 _MAX_STREAM_ID = 0xFFFF
 
 # Items the reader appends to its output list (plain tuples: they are made per message).
+Item = tuple[Any, ...]
 MSG = 0  # (MSG, end, csid, fmt, timestamp, type_id, stream_id, body)
 OVERSIZE = 1  # (OVERSIZE, end, csid, timestamp, type_id, stream_id, length)
 SKIPPED = 2  # (SKIPPED, end, size, reason)
@@ -125,19 +129,20 @@ class ChunkReader:
     implausible header a :class:`Desync` instead of trusting it."""
 
     __slots__ = (
-        "streams",
-        "chunk_size",
-        "strict",
-        "max_message_size",
-        "max_partial",
-        "partial",
-        "desync",
-        "headers",
-        "continuations",
-        "chunk_size_set",
-        "need",
         "_cur",
         "_rest",
+        "chunk_size",
+        "chunk_size_set",
+        "continuations",
+        "desync",
+        "from_start",
+        "headers",
+        "max_message_size",
+        "max_partial",
+        "need",
+        "partial",
+        "streams",
+        "strict",
     )
 
     def __init__(
@@ -145,6 +150,7 @@ class ChunkReader:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         strict: bool = False,
+        from_start: bool = False,
         max_message_size: int,
         max_partial: int,
     ) -> None:
@@ -158,6 +164,10 @@ class ChunkReader:
         self.headers = 0  # chunk headers read
         self.continuations = 0  # fmt 3 chunks continuing a message: proof of the chunk size
         self.chunk_size_set = False  # a Set Chunk Size message was applied
+        # Read from the first chunk on (after a handshake): a csid never seen starts from the
+        # all-zero state (stream 0, timestamp 0), as librtmp and ffmpeg assume — librtmp sends
+        # its first csid 2 message with a fmt 1 header.  Cleared by reset_streams().
+        self.from_start = from_start
         self.need = 1  # after NEED_MORE: bytes the next chunk needs at least
         self._cur: ChunkStream | None = None  # dropped message whose chunk is partly skipped
         self._rest = 0  # payload bytes of that chunk still to skip
@@ -165,26 +175,31 @@ class ChunkReader:
     def reset_streams(self) -> None:
         """Forget every csid's state (after a gap or skipped bytes: it may be stale)."""
         self.streams.clear()
+        self.from_start = False
         self.partial = 0
         self._cur = None
         self._rest = 0
 
     def pending(self) -> list[tuple[int, ChunkStream]]:
         """Incomplete messages, for the end-of-stream report."""
-        cur = self._cur if self._rest else None
-        return [
-            (c, s)
-            for c, s in self.streams.items()
-            if (s.received or s is cur) and not s.dropping
-        ]
+        return [(c, s) for c, s in self.streams.items() if s.received and not s.dropping]
 
     def read(
-        self, data: bytearray, pos: int, end: int, out: list[tuple], limit: int = -1
+        self,
+        data: bytes | bytearray,
+        pos: int,
+        end: int,
+        out: list[Item],
+        limit: int = -1,
+        *,
+        final: bool = False,
     ) -> tuple[int, Status]:
         """Read chunks from ``data[pos:end]``, appending items (:data:`MSG`, :data:`OVERSIZE`,
         :data:`SKIPPED`) to ``out``.  Returns the position up to which bytes were consumed and
         why it stopped.  After :attr:`Status.NEED_MORE`, :attr:`need` is how many bytes from
-        that position the next chunk needs at least; after :attr:`Status.DESYNC`,
+        that position the next chunk needs at least (``final``: no byte will follow ``end``, so
+        fewer than 4 bytes after a fmt 3 header cannot be a repeated extended timestamp); after
+        :attr:`Status.DESYNC`,
         :attr:`desync` says why and the position is the start of the chunk that did not fit.
 
         A chunk is consumed whole (header and payload) or not at all, so no state changes
@@ -198,7 +213,6 @@ class ChunkReader:
         streams = self.streams
         strict = self.strict
         max_size = self.max_message_size
-        chunk_size = self.chunk_size
         while limit:
             limit -= 1
             if pos >= end:
@@ -213,7 +227,9 @@ class ChunkReader:
                 if p > end:
                     self.need = p - pos
                     return pos, Status.NEED_MORE
-                csid = data[pos + 1] + 64 if csid == 0 else data[pos + 1] + (data[pos + 2] << 8) + 64
+                csid = (
+                    data[pos + 1] + 64 if csid == 0 else data[pos + 1] + (data[pos + 2] << 8) + 64
+                )
             st = streams.get(csid)
             if fmt == 0:
                 if p + 11 > end:
@@ -261,11 +277,12 @@ class ChunkReader:
                 p += 4
             else:
                 ext = -1
-                if tfield < 0 and st.ext >= 0:
+                if tfield < 0 and st is not None and st.ext >= 0:
                     if p + 4 > end:
-                        self.need = p + 4 - pos
-                        return pos, Status.NEED_MORE
-                    if _U32(data, p)[0] == st.ext:
+                        if not final:
+                            self.need = p + 4 - pos
+                            return pos, Status.NEED_MORE
+                    elif _U32(data, p)[0] == st.ext:
                         p += 4
             # how much payload, and is it here?
             cont = st is not None and st.received > 0
@@ -281,15 +298,14 @@ class ChunkReader:
                 msg_len = length if fmt < 2 else st.length  # type: ignore[union-attr]
                 n = msg_len
                 dropping = msg_len > max_size
-            if n > chunk_size:
-                n = chunk_size
+            n = min(n, self.chunk_size)
             if p + n > end and not dropping:
                 self.need = p + n - pos
                 return pos, Status.NEED_MORE
             # commit
             self.headers += 1
-            if st is None:  # fmt 0, or fmt 1 framed without the stream id and timestamp
-                st = streams[csid] = ChunkStream(anchored=fmt == 0)
+            if st is None:  # fmt 0, or fmt 1 on a csid never seen (see from_start)
+                st = streams[csid] = ChunkStream(anchored=fmt == 0 or self.from_start)
             if cont:
                 self.continuations += 1
             else:
@@ -322,7 +338,7 @@ class ChunkReader:
                 continue
             pos = p + n
             if not cont and n == st.length:  # the whole message in one chunk
-                self._complete(csid, st, data[p:pos], pos, out)
+                self._complete(csid, st, bytes(data[p:pos]), pos, out)
                 continue
             if self.partial + n > self.max_partial:
                 self._evict(out, pos, n)
@@ -333,14 +349,14 @@ class ChunkReader:
             st.received += n
             if st.received == st.length:
                 self.partial -= st.received - n
-                body = st.body
+                body = bytes(st.body)  # bytes: what the body parsers are fastest with
                 st.body = bytearray()
                 self._complete(csid, st, body, pos, out)
             else:
                 self.partial += n
         return pos, Status.LIMIT
 
-    def _drain(self, data: bytearray, p: int, end: int) -> int:
+    def _drain(self, data: bytes | bytearray, p: int, end: int) -> int:
         """Skip what is here of the current chunk of a dropped message."""
         st = self._cur
         assert st is not None
@@ -355,17 +371,18 @@ class ChunkReader:
             st.received = 0
             st.dropping = False
 
-    def _evict(self, out: list[tuple], at: int, n: int) -> None:
+    def _evict(self, out: list[Item], at: int, n: int) -> None:
         """Too many bytes in incomplete messages: give up the largest ones until ``n`` more
         fit."""
         while self.partial + n > self.max_partial and self.partial:
             csid, st = max(
                 self.streams.items(), key=lambda kv: 0 if kv[1].dropping else kv[1].received
             )
-            out.append(
-                (SKIPPED, at, st.received, f"incomplete message on csid {csid} dropped: "
-                 f"more than {self.max_partial} bytes held in incomplete messages")
+            reason = (
+                f"incomplete message on csid {csid} dropped: "
+                f"more than {self.max_partial} bytes held in incomplete messages"
             )
+            out.append((SKIPPED, at, st.received, reason))
             self.partial -= st.received
             st.body = bytearray()
             st.dropping = True
@@ -377,7 +394,9 @@ class ChunkReader:
         st.dropping = False
         st.body = bytearray()
 
-    def _complete(self, csid: int, st: ChunkStream, body: bytes, end: int, out: list[tuple]) -> None:
+    def _complete(
+        self, csid: int, st: ChunkStream, body: bytes | bytearray, end: int, out: list[Item]
+    ) -> None:
         st.received = 0
         type_id = st.type_id
         if not st.anchored:

@@ -19,10 +19,10 @@ from droidcap.rtmp import amf0, amf3
 from droidcap.rtmp.control import BodyError
 
 __all__ = [
+    "SHARED_OBJECT_EVENTS",
     "Command",
     "Data",
     "SharedObject",
-    "SHARED_OBJECT_EVENTS",
     "parse_command",
     "parse_data",
     "parse_shared_object",
@@ -92,7 +92,7 @@ class SharedObject:
         }
 
 
-def _values(body: bytes, amf3_format: bool) -> list[Any]:
+def _values(body: bytes | bytearray, amf3_format: bool) -> list[Any]:
     if amf3_format:
         if body[:1] == b"\x00":
             return amf0.decode_values(memoryview(body)[1:])
@@ -100,21 +100,21 @@ def _values(body: bytes, amf3_format: bool) -> list[Any]:
     return amf0.decode_values(body)
 
 
-def parse_command(body: bytes, *, amf3_format: bool = False) -> Command:
+def parse_command(body: bytes | bytearray, *, amf3_format: bool = False) -> Command:
     values = _values(body, amf3_format)
     if len(values) < 2 or not isinstance(values[0], str):
         raise BodyError("command does not start with a name string and a transaction id")
     return Command(command=values[0], transaction_id=values[1], args=values[2:])
 
 
-def parse_data(body: bytes, *, amf3_format: bool = False) -> Data:
+def parse_data(body: bytes | bytearray, *, amf3_format: bool = False) -> Data:
     values = _values(body, amf3_format)
     if not values or not isinstance(values[0], str):
         raise BodyError("data message does not start with a name string")
     return Data(name=values[0], values=values[1:])
 
 
-def _utf8(body: bytes, o: int, what: str) -> tuple[str, int]:
+def _utf8(body: bytes | bytearray, o: int, what: str) -> tuple[str, int]:
     if o + 2 > len(body):
         raise BodyError(f"shared object {what} length runs past the body")
     n = _U16(body, o)[0]
@@ -124,7 +124,7 @@ def _utf8(body: bytes, o: int, what: str) -> tuple[str, int]:
     return body[o : o + n].decode("utf-8", "replace"), o + n
 
 
-def _event_data(kind: int, data: bytes) -> Any:
+def _event_data(kind: int, data: bytes | bytearray) -> Any:
     if kind in (3, 4):  # name/value pairs
         pairs: dict[str, Any] = {}
         o = 0
@@ -140,7 +140,7 @@ def _event_data(kind: int, data: bytes) -> Any:
     return data.hex()
 
 
-def parse_shared_object(body: bytes, *, amf3_format: bool = False) -> SharedObject:
+def parse_shared_object(body: bytes | bytearray, *, amf3_format: bool = False) -> SharedObject:
     if amf3_format and body[:1] == b"\x00":
         body = body[1:]
     name, o = _utf8(body, 0, "name")

@@ -12,21 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "BodyError",
-    "SetChunkSize",
+    "MAX_CHUNK_SIZE",
+    "USER_CONTROL_EVENTS",
     "Abort",
     "Acknowledgement",
-    "WindowAckSize",
+    "BodyError",
+    "SetChunkSize",
     "SetPeerBandwidth",
     "UserControl",
-    "USER_CONTROL_EVENTS",
-    "MAX_CHUNK_SIZE",
-    "parse_set_chunk_size",
+    "WindowAckSize",
     "parse_abort",
     "parse_acknowledgement",
-    "parse_window_ack_size",
+    "parse_set_chunk_size",
     "parse_set_peer_bandwidth",
     "parse_user_control",
+    "parse_window_ack_size",
 ]
 
 MAX_CHUNK_SIZE = 0x7FFFFFFF
@@ -123,32 +123,32 @@ class UserControl:
         return out
 
 
-def _u32_body(body: bytes, what: str) -> int:
+def _u32_body(body: bytes | bytearray, what: str) -> int:
     if len(body) != 4:
         raise BodyError(f"{what} body is {len(body)} bytes, expected 4")
     return int(_U32(body, 0)[0])
 
 
-def parse_set_chunk_size(body: bytes) -> SetChunkSize:
+def parse_set_chunk_size(body: bytes | bytearray) -> SetChunkSize:
     value = _u32_body(body, "Set Chunk Size")
     if value == 0 or value > MAX_CHUNK_SIZE:
         raise BodyError(f"invalid chunk size {value:#x} (must be 1..0x7fffffff)")
     return SetChunkSize(chunk_size=value)
 
 
-def parse_abort(body: bytes) -> Abort:
+def parse_abort(body: bytes | bytearray) -> Abort:
     return Abort(abort_csid=_u32_body(body, "Abort"))
 
 
-def parse_acknowledgement(body: bytes) -> Acknowledgement:
+def parse_acknowledgement(body: bytes | bytearray) -> Acknowledgement:
     return Acknowledgement(sequence=_u32_body(body, "Acknowledgement"))
 
 
-def parse_window_ack_size(body: bytes) -> WindowAckSize:
+def parse_window_ack_size(body: bytes | bytearray) -> WindowAckSize:
     return WindowAckSize(ack_window=_u32_body(body, "Window Acknowledgement Size"))
 
 
-def parse_set_peer_bandwidth(body: bytes) -> SetPeerBandwidth:
+def parse_set_peer_bandwidth(body: bytes | bytearray) -> SetPeerBandwidth:
     if len(body) != 5:
         raise BodyError(f"Set Peer Bandwidth body is {len(body)} bytes, expected 5")
     kind = body[4]
@@ -157,7 +157,7 @@ def parse_set_peer_bandwidth(body: bytes) -> SetPeerBandwidth:
     )
 
 
-def parse_user_control(body: bytes) -> UserControl:
+def parse_user_control(body: bytes | bytearray) -> UserControl:
     if len(body) < 2:
         raise BodyError(f"User Control body is {len(body)} bytes, shorter than its event type")
     event_type = int(_U16(body, 0)[0])

@@ -1,34 +1,37 @@
 """The sans-IO RTMP decoder of one TCP direction.
 
-Feeding and parsing are separate: :meth:`RtmpDecoder.receive_data`, :meth:`~RtmpDecoder.receive_gap`
-and :meth:`~RtmpDecoder.receive_eof` only record input; :meth:`~RtmpDecoder.events` decodes
-everything it can and returns the events (:mod:`droidcap.rtmp.events`).  The caller may be a
-pcap pipeline, a file loop or a test feeding one byte at a time — the events are the same.
+Feeding and parsing are separate: :meth:`RtmpDecoder.receive_data`,
+:meth:`~RtmpDecoder.receive_gap` and :meth:`~RtmpDecoder.receive_eof` only record input;
+:meth:`~RtmpDecoder.events` decodes everything it can and returns the events
+(:mod:`droidcap.rtmp.events`).  The caller may be a pcap pipeline, a file loop or a test feeding
+one byte at a time — the events are the same.
 
-The decoder moves through the phases of :class:`Phase`; ``_PHASES`` maps each to the method that
-advances it, and only those methods change ``_phase``::
+The decoder moves through the phases of :class:`Phase`.  :data:`TRANSITIONS` lists every move;
+only :meth:`RtmpDecoder._enter` changes the phase and it checks the table::
 
     DETECT ──► HANDSHAKE_0 ──► HANDSHAKE_1 ──► HANDSHAKE_2 ──► CHUNKS ◄──► HUNT
-       │            │ (version 6/8/9: RTMPE)                         ▲
-       │            └──────────────────────► OPAQUE                  │
-       └─────────────────────────────────────────────────────────────┘ (no handshake)
+       │            │                                 └─► OPAQUE (RTMPE)   ▲
+       │            └─ not a version byte ─────────────────────────────────┤
+       └─ no handshake (mid-connection) ───────────────────────────────────┘
 
-A gap sends any phase to HUNT (after reporting what it cut short).  Nothing raises: bytes that
-cannot be decoded become :class:`~droidcap.rtmp.events.Skipped` events, so the decoder never
-enters an error state and :class:`~droidcap.errors.RtmpProtocolError` is not raised by it.
+A gap sends any phase but OPAQUE to HUNT after reporting what it cut short.  Nothing raises:
+bytes that cannot be decoded become :class:`~droidcap.rtmp.events.Skipped` events, so the decoder
+has no error state and raises no :class:`~droidcap.errors.RtmpProtocolError`; any exception from
+it is a bug (the fuzz tests hold it to that).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Literal
 
 from droidcap.rtmp import handshake, resync
 from droidcap.rtmp.buffer import StreamBuffer
-from droidcap.rtmp.chunks import DEFAULT_CHUNK_SIZE, MSG, OVERSIZE, ChunkReader, Status
+from droidcap.rtmp.chunks import DEFAULT_CHUNK_SIZE, MSG, OVERSIZE, ChunkReader, Item, Status
 from droidcap.rtmp.events import (
+    Body,
     Gap,
     HandshakePart,
     Message,
@@ -39,11 +42,11 @@ from droidcap.rtmp.events import (
 )
 from droidcap.rtmp.messages import Malformed, parse_body, split_aggregate
 
-__all__ = ["RtmpDecoder", "Phase"]
+__all__ = ["TRANSITIONS", "Phase", "RtmpDecoder"]
 
 _BLOCK = handshake.BLOCK_SIZE
-_AMF_TYPES = frozenset({15, 16, 17, 18, 19, 20})
-_HUNT_STEP = 1 << 14  # retry a waiting hunt only after this much more data (bounds rescans)
+_HUNT_STEP = 1 << 14  # a waiting hunt retries only after this much more data (bounds rescans)
+_NO_FRAMING = "no chunk framing recognised (resynchronising)"
 
 
 class Phase(Enum):
@@ -54,6 +57,18 @@ class Phase(Enum):
     CHUNKS = "reading chunks"
     HUNT = "looking for chunk framing"
     OPAQUE = "RTMPE-encrypted: nothing to decode"
+
+
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    Phase.DETECT: frozenset({Phase.HANDSHAKE_0, Phase.HUNT}),
+    Phase.HANDSHAKE_0: frozenset({Phase.HANDSHAKE_1, Phase.HUNT}),
+    Phase.HANDSHAKE_1: frozenset({Phase.HANDSHAKE_2, Phase.HUNT}),
+    Phase.HANDSHAKE_2: frozenset({Phase.CHUNKS, Phase.OPAQUE, Phase.HUNT}),
+    Phase.CHUNKS: frozenset({Phase.HUNT}),
+    Phase.HUNT: frozenset({Phase.CHUNKS, Phase.HUNT}),
+    Phase.OPAQUE: frozenset(),
+}
+"""Every phase change the decoder makes (the moves to HUNT from handshake phases are gaps)."""
 
 
 class RtmpDecoder:
@@ -81,17 +96,19 @@ class RtmpDecoder:
         self._gaps: deque[tuple[int, int, int, float]] = deque()  # (offset, size, frame, time)
         self._eof = False
         self._out: list[RtmpEvent] = []
-        self._reader = self._new_reader(DEFAULT_CHUNK_SIZE, strict=False)
-        self._confirmed = True  # False while framing rests on a guess (uncertain messages)
+        self._items: list[Item] = []
+        self._reader = self._new_reader(DEFAULT_CHUNK_SIZE, strict=False, from_start=True)
+        self._confirmed = True  # False while framing rests on a guess: messages are uncertain
         self._known_chunk_size: int | None = None  # for a hunt: the size from before a gap
         self._skipped = 0  # bytes dropped by the current hunt, reported when it ends
-        self._hunt_retry = 0  # buffer index a waiting hunt needs to reach before trying again
+        self._hunt_retry = 0  # absolute offset a waiting hunt needs data up to
+        self._wait = 0  # CHUNKS: bytes needed past the read position before reading again
         self._opaque = False
-        if expect_handshake is None:
-            self._phase = Phase.DETECT
-        elif expect_handshake:
-            self._phase = Phase.HANDSHAKE_0
-        else:
+        self._phase = Phase.DETECT
+        self._step: Callable[[int, bool], bool] = self._detect
+        if expect_handshake:
+            self._enter(Phase.HANDSHAKE_0)
+        elif expect_handshake is not None:
             self._start_hunt(chunk_size=None)
 
     # -- input -----------------------------------------------------------------------------
@@ -112,8 +129,14 @@ class RtmpDecoder:
     # -- output ----------------------------------------------------------------------------
 
     def events(self) -> Iterator[RtmpEvent]:
-        """Decode what has been received and return the events, in stream order."""
+        """Decode what has been received and return the events, in stream order.
+
+        A trailing :class:`~droidcap.rtmp.events.Skipped` is held back until the next call
+        shows whether the skip goes on (runs of skips become one event); after
+        :meth:`receive_eof` nothing is held."""
         buf = self._buf
+        if self._wait and len(buf.data) - buf.pos < self._wait and not (self._gaps or self._eof):
+            return iter(())  # the next chunk is not complete yet
         while True:
             end = len(buf.data)
             gap_at = None
@@ -121,80 +144,59 @@ class RtmpDecoder:
                 gap_at = self._gaps[0][0] - buf.base
                 end = gap_at
             final = self._eof or gap_at is not None  # nothing more will join these bytes
-            while True:  # run phases until one makes no progress
-                phase, pos = self._phase, buf.pos
-                _PHASES[phase](self, end, final=final)
-                if self._phase is phase and buf.pos == pos:
-                    break
+            while self._step(end, final):
+                pass
             if gap_at is None:
                 break
             self._take_gap(gap_at)
         if self._eof:
             self._finish()
-        out = self._merge_skips(self._out)
-        self._out = []
+        out = self._out
         if out and type(out[-1]) is Skipped and not self._eof:
-            self._out.append(out.pop())  # may grow with the next call's skips
+            self._out = [out.pop()]  # the next skip of the same kind may extend it
+        else:
+            self._out = []
         return iter(out)
 
-    @staticmethod
-    def _merge_skips(events: list[RtmpEvent]) -> list[RtmpEvent]:
-        """One Skipped per run of skips with the same reason (a mid-connection capture of a
-        live stream can skip every media message until a fmt 0 header comes)."""
-        out: list[RtmpEvent] = []
-        for event in events:
-            last = out[-1] if out else None
-            if (
-                type(event) is Skipped
-                and type(last) is Skipped
-                and last.reason == event.reason
-            ):
-                out[-1] = Skipped(
-                    frame=event.frame, time=event.time, size=last.size + event.size,
-                    reason=event.reason,
-                )
-            else:
-                out.append(event)
-        return out
+    # -- phases: each returns True if it changed phase (so the next one should run) -----------
 
-    # -- phases ----------------------------------------------------------------------------
-
-    def _detect(self, end: int, *, final: bool) -> None:
+    def _detect(self, end: int, final: bool) -> bool:
         buf = self._buf
         head = bytes(buf.data[buf.pos : min(end, buf.pos + 12)])
         if len(head) < 12 and not final:
-            return
-        if head and head[0] in handshake.RTMP_VERSIONS and not resync.plausible_start(
-            head, self._max_message_size
+            return False
+        if (
+            head
+            and head[0] in handshake.RTMP_VERSIONS
+            and not resync.plausible_start(head, self._max_message_size)
         ):
-            self._phase = Phase.HANDSHAKE_0
+            self._enter(Phase.HANDSHAKE_0)
         else:
             self._start_hunt(chunk_size=None)
+        return True
 
-    def _handshake0(self, end: int, *, final: bool) -> None:
+    def _handshake0(self, end: int, final: bool) -> bool:
         buf = self._buf
         if buf.pos >= end:
-            return
+            return False
         version = buf.data[buf.pos]
         if version not in handshake.RTMP_VERSIONS:
             self._start_hunt(chunk_size=None)
-            return
+            return True
         buf.pos += 1
         self._emit_part(self._names[0], version=version)
         self._opaque = version != 3
-        self._phase = Phase.HANDSHAKE_1
+        self._enter(Phase.HANDSHAKE_1)
+        return True
 
-    def _handshake1(self, end: int, *, final: bool) -> None:
+    def _handshake1(self, end: int, final: bool) -> bool:
         block = self._block(end)
         if block is None:
-            return
+            return False
         scheme, layout = "plain", None
         if not self._opaque:
-            found = (
-                handshake.client_digest(block)
-                if self._role == "client"
-                else handshake.server_digest(block)
-            )
+            digest = handshake.client_digest if self._role == "client" else handshake.server_digest
+            found = digest(block)
             if found is not None:
                 scheme, layout = "digest", found[0]
         self._emit_part(
@@ -205,22 +207,21 @@ class RtmpDecoder:
             digest_layout=layout,
             payload=block,
         )
-        self._phase = Phase.HANDSHAKE_2
+        self._enter(Phase.HANDSHAKE_2)
+        return True
 
-    def _handshake2(self, end: int, *, final: bool) -> None:
+    def _handshake2(self, end: int, final: bool) -> bool:
         block = self._block(end)
         if block is None:
-            return
+            return False
         self._emit_part(
             self._names[2],
             epoch=int.from_bytes(block[:4], "big"),
             field2=int.from_bytes(block[4:8], "big"),
             payload=block,
         )
-        if self._opaque:
-            self._phase = Phase.OPAQUE
-        else:
-            self._phase = Phase.CHUNKS
+        self._enter(Phase.OPAQUE if self._opaque else Phase.CHUNKS)
+        return True
 
     def _block(self, end: int) -> bytes | None:
         buf = self._buf
@@ -234,29 +235,31 @@ class RtmpDecoder:
         frame, time = self._buf.origin()
         self._out.append(HandshakePart(part=part, frame=frame, time=time, **fields))  # type: ignore[arg-type]
 
-    def _opaque_bytes(self, end: int, *, final: bool) -> None:
+    def _opaque_bytes(self, end: int, final: bool) -> bool:
         buf = self._buf
-        size = end - buf.pos
-        if size:
+        if end > buf.pos:
+            size = end - buf.pos
             buf.pos = end
             self._skip_event(size, "RTMPE-encrypted (C0/S0 version 6, 8 or 9)")
+        return False
 
-    def _chunks(self, end: int, *, final: bool) -> None:
+    def _chunks(self, end: int, final: bool) -> bool:
         buf = self._buf
         reader = self._reader
-        items: list[tuple] = []
+        items = self._items
         while True:
-            if self._confirmed:
-                pos, status = reader.read(buf.data, buf.pos, end, items)
-            else:  # one chunk at a time: a suspicious message must stop the reading at once
-                pos, status = reader.read(buf.data, buf.pos, end, items, 1)
-            for item in items:
-                if not self._deliver(item):
-                    buf.pos = item[1]
-                    self._skipped += len(item[7])
-                    self._lose_sync("message body did not parse while synchronising")
-                    return
-            items.clear()
+            # unconfirmed: one chunk at a time, a suspicious message must stop the reading at once
+            limit = -1 if self._confirmed else 1
+            pos, status = reader.read(buf.data, buf.pos, end, items, limit, final=final)
+            if items:
+                for item in items:
+                    if not self._deliver(item):
+                        items.clear()
+                        buf.pos = item[1]
+                        self._skipped += len(item[7])
+                        self._lose_sync("message body did not parse while synchronising")
+                        return True
+                items.clear()
             buf.pos = pos
             if not self._confirmed and (reader.continuations or reader.chunk_size_set):
                 self._confirm()
@@ -265,13 +268,51 @@ class RtmpDecoder:
             if status is Status.DESYNC:
                 assert reader.desync is not None
                 self._lose_sync(reader.desync.value)
-            return
+                return True
+            self._wait = reader.need
+            return False
 
-    def _deliver(self, item: tuple) -> bool:
-        """Turn one reader item into events; False if it proves the framing wrong."""
+    def _hunt(self, end: int, final: bool) -> bool:
         buf = self._buf
+        if buf.base + end < self._hunt_retry and not final:
+            return False
+        found = resync.hunt(
+            buf.data,
+            buf.pos,
+            end,
+            chunk_size=self._known_chunk_size,
+            max_message_size=self._max_message_size,
+            final=final,
+        )
+        if isinstance(found, resync.Wait):
+            self._skipped += found.skip_to - buf.pos
+            buf.pos = found.skip_to
+            self._hunt_retry = buf.base + end + _HUNT_STEP
+            if final:
+                self._skipped += end - buf.pos
+                buf.pos = end
+                self._flush_skipped()
+            return False
+        self._skipped += found.offset - buf.pos
+        buf.pos = found.offset
+        self._flush_skipped()
+        self._reader = self._new_reader(found.chunk_size, strict=not found.confirmed)
+        self._confirmed = found.confirmed
+        frame, time = buf.origin(buf.pos + 1)
+        self._out.append(
+            Synchronised(
+                frame=frame, time=time, chunk_size=found.chunk_size, confirmed=found.confirmed
+            )
+        )
+        self._enter(Phase.CHUNKS)
+        return True
+
+    # -- messages --------------------------------------------------------------------------
+
+    def _deliver(self, item: Item) -> bool:
+        """Turn one reader item into events; False if it proves the framing wrong."""
         kind = item[0]
-        frame, time = buf.origin(item[1])
+        frame, time = self._buf.origin(item[1])
         if kind == MSG:
             _, _, csid, fmt, timestamp, type_id, stream_id, body = item
             uncertain = not self._confirmed
@@ -295,8 +336,7 @@ class RtmpDecoder:
                     uncertain=uncertain,
                 )
             )
-            return True
-        if kind == OVERSIZE:
+        elif kind == OVERSIZE:
             _, _, csid, timestamp, type_id, stream_id, length = item
             self._out.append(
                 OversizeMessage(
@@ -309,9 +349,8 @@ class RtmpDecoder:
                     timestamp=timestamp,
                 )
             )
-            return True
-        _, _, size, reason = item
-        self._out.append(Skipped(frame=frame, time=time, size=size, reason=reason))
+        else:
+            self._skip_event(item[2], item[3], frame, time)
         return True
 
     def _aggregate(
@@ -322,12 +361,21 @@ class RtmpDecoder:
         fmt: int,
         timestamp: int,
         stream_id: int,
-        body: bytes,
+        body: bytes | bytearray,
         uncertain: bool,
     ) -> None:
+        """Report an aggregate's sub-messages (``aggregate=True``); if its body ends badly, the
+        aggregate itself follows with a ``Malformed`` body."""
         parts, problem = split_aggregate(body, timestamp)
         out = self._out
         for part in parts:
+            sub: Body
+            if part.type_id == 22:
+                sub = Malformed(
+                    reason="aggregate inside an aggregate", raw_head=part.body[:32].hex()
+                )
+            else:
+                sub = parse_body(part.type_id, part.body)
             out.append(
                 Message(
                     frame=frame,
@@ -338,8 +386,7 @@ class RtmpDecoder:
                     type_id=part.type_id,
                     stream_id=stream_id,
                     length=len(part.body),
-                    body=parse_body(part.type_id, part.body) if part.type_id != 22 else
-                    Malformed(reason="aggregate inside an aggregate", raw_head=part.body[:32].hex()),
+                    body=sub,
                     uncertain=uncertain,
                     aggregate=True,
                 )
@@ -360,47 +407,19 @@ class RtmpDecoder:
                 )
             )
 
-    def _hunt(self, end: int, *, final: bool) -> None:
-        buf = self._buf
-        if buf.base + end < self._hunt_retry and not final:
-            return
-        found = resync.hunt(
-            buf.data,
-            buf.pos,
-            end,
-            chunk_size=self._known_chunk_size,
-            max_message_size=self._max_message_size,
-            final=final,
-        )
-        if isinstance(found, resync.Wait):
-            self._skipped += found.skip_to - buf.pos
-            buf.pos = found.skip_to
-            self._hunt_retry = buf.base + end + _HUNT_STEP
-            if final:
-                self._skipped += end - buf.pos
-                buf.pos = end
-                self._flush_skipped()
-            return
-        self._skipped += found.offset - buf.pos
-        buf.pos = found.offset
-        self._flush_skipped()
-        self._reader = self._new_reader(found.chunk_size, strict=not found.confirmed)
-        self._confirmed = found.confirmed
-        frame, time = buf.origin(buf.pos + 1)
-        self._out.append(
-            Synchronised(
-                frame=frame, time=time, chunk_size=found.chunk_size, confirmed=found.confirmed
-            )
-        )
-        self._phase = Phase.CHUNKS
-
     # -- transitions -----------------------------------------------------------------------
+
+    def _enter(self, phase: Phase) -> None:
+        assert phase in TRANSITIONS[self._phase], (self._phase, phase)
+        self._phase = phase
+        self._step = _STEPS[phase].__get__(self)
+        self._wait = 0
 
     def _start_hunt(self, *, chunk_size: int | None) -> None:
         self._known_chunk_size = chunk_size
         self._confirmed = False
         self._hunt_retry = 0
-        self._phase = Phase.HUNT
+        self._enter(Phase.HUNT)
 
     def _lose_sync(self, reason: str) -> None:
         """Framing broke in CHUNKS: report what was cut short and look for framing again."""
@@ -418,26 +437,21 @@ class RtmpDecoder:
     def _take_gap(self, gap_at: int) -> None:
         buf = self._buf
         left = gap_at - buf.pos
-        if self._phase in (Phase.DETECT, Phase.HANDSHAKE_0, Phase.HANDSHAKE_1, Phase.HANDSHAKE_2):
-            reason = "handshake cut short by a gap"
-            chunk_size = None
-        else:
-            reason = "chunk cut short by a gap"
-            chunk_size = self._reader.chunk_size if self._confirmed else None
-        if self._phase is Phase.HUNT:
+        phase = self._phase
+        if phase is Phase.HUNT:
             self._skipped += left
             buf.pos = gap_at
             self._flush_skipped()
-        else:
-            if left:
-                buf.pos = gap_at
-                self._skip_event(left, reason)
-            self._report_pending("incomplete message cut short by a gap")
+        elif left:
+            buf.pos = gap_at
+            self._skip_event(left, f"cut short by a gap while {phase.value}")
+        self._report_pending("incomplete message cut short by a gap")
         _, size, frame, time = self._gaps.popleft()
         self._out.append(Gap(frame=frame, time=time, size=size))
-        if self._phase is Phase.OPAQUE:
+        if phase is Phase.OPAQUE:
             return
-        self._start_hunt(chunk_size=chunk_size)
+        known = phase in (Phase.CHUNKS, Phase.HUNT) and self._confirmed
+        self._start_hunt(chunk_size=self._reader.chunk_size if known else None)
 
     def _finish(self) -> None:
         """End of stream: report everything left incomplete."""
@@ -466,23 +480,37 @@ class RtmpDecoder:
 
     def _flush_skipped(self) -> None:
         if self._skipped:
-            self._skip_event(self._skipped, "no chunk framing recognised (resynchronising)")
+            self._skip_event(self._skipped, _NO_FRAMING)
             self._skipped = 0
 
-    def _skip_event(self, size: int, reason: str) -> None:
-        frame, time = self._buf.origin()
-        self._out.append(Skipped(frame=frame, time=time, size=size, reason=reason))
+    def _skip_event(
+        self, size: int, reason: str, frame: int | None = None, time: float | None = None
+    ) -> None:
+        """Report skipped bytes; a run of skips with the same reason becomes one event (a
+        mid-connection capture of a live stream may skip every media message for a while)."""
+        if frame is None or time is None:
+            frame, time = self._buf.origin()
+        out = self._out
+        if out:
+            last = out[-1]
+            if type(last) is Skipped and last.reason == reason:
+                size += last.size
+                out.pop()
+        out.append(Skipped(frame=frame, time=time, size=size, reason=reason))
 
-    def _new_reader(self, chunk_size: int, *, strict: bool) -> ChunkReader:
+    def _new_reader(
+        self, chunk_size: int, *, strict: bool, from_start: bool = False
+    ) -> ChunkReader:
         return ChunkReader(
             chunk_size=chunk_size,
             strict=strict,
+            from_start=from_start,
             max_message_size=self._max_message_size,
             max_partial=2 * self._max_message_size,
         )
 
 
-_PHASES = {
+_STEPS: dict[Phase, Callable[[RtmpDecoder, int, bool], bool]] = {
     Phase.DETECT: RtmpDecoder._detect,
     Phase.HANDSHAKE_0: RtmpDecoder._handshake0,
     Phase.HANDSHAKE_1: RtmpDecoder._handshake1,

@@ -21,7 +21,7 @@ from droidcap.rtmp.decoder import RtmpDecoder
 from droidcap.rtmp.events import Message
 from droidcap.rtmp.messages import Malformed, Unknown
 
-__all__ = ["Verdict", "recognise", "looks_like_rtmp", "ENOUGH"]
+__all__ = ["ENOUGH", "Verdict", "looks_like_rtmp", "recognise"]
 
 ENOUGH = 16 * 1024
 """Bytes per direction after which a trial decode with no evidence means "not RTMP"."""
@@ -29,6 +29,7 @@ ENOUGH = 16 * 1024
 _HANDSHAKE_HEAD = 1 + handshake.BLOCK_SIZE
 _NOT_RTMP_PREFIXES = (b"\x16\x03", b"GET ", b"POST", b"HTTP/", b"PUT ", b"HEAD", b"SSH-")
 _COMMAND_TYPES = frozenset({15, 17, 18, 20})
+_SIGN_TYPES = _COMMAND_TYPES | {4}
 _MIN_MESSAGES = 6
 
 
@@ -57,10 +58,10 @@ def recognise(c2s: bytes, s2c: bytes) -> Verdict | None:
         return by_handshake
     if c2s.startswith(_NOT_RTMP_PREFIXES) or s2c.startswith(_NOT_RTMP_PREFIXES):
         return Verdict(is_rtmp=False)
-    evidence = [_trial(c2s), _trial(s2c)]
-    if any(e[0] for e in evidence):
-        # mid-connection, the RTMP client is the side sending connect/play/publish
-        swapped = evidence[1][1] and not evidence[0][1]
+    forward, backward = _trial(c2s), _trial(s2c)
+    if forward.rtmp or backward.rtmp:
+        # mid-connection the roles show in what each side sends (see _CLIENT_SIGNS/_SERVER_SIGNS)
+        swapped = backward.clientness > forward.clientness
         return Verdict(is_rtmp=True, handshake=False, client_is_tcp_server=swapped)
     if len(c2s) >= ENOUGH or len(s2c) >= ENOUGH:
         return Verdict(is_rtmp=False)
@@ -88,24 +89,66 @@ def _plain(block: bytes) -> bool:
     return block[4:8] == b"\0\0\0\0"
 
 
-def _trial(data: bytes) -> tuple[bool, bool]:
-    """``(looks like RTMP, sends client commands)`` from a trial decode of one direction."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Trial:
+    rtmp: bool = False  # the bytes decode as RTMP
+    clientness: int = 0  # client signs (connect, play, Set Buffer Length...) minus server signs
+    # (_result, onStatus, Stream Begin...): peers also answer calls (a Flash client sends
+    # _error to FMS's onBWCheck), so the side with more client signs is the client
+
+
+_CLIENT_SIGNS = frozenset(
+    {
+        "connect",
+        "play",
+        "publish",
+        "createStream",
+        "releaseStream",
+        "FCPublish",
+        "deleteStream",
+        "set_buffer_length",
+        "ping_response",
+    }
+)
+_SERVER_SIGNS = frozenset(
+    {
+        "_result",
+        "_error",
+        "onStatus",
+        "onBWDone",
+        "|RtmpSampleAccess",
+        "stream_begin",
+        "stream_eof",
+        "stream_is_recorded",
+        "ping_request",
+    }
+)
+
+
+def _trial(data: bytes) -> _Trial:
+    """What a trial decode of one direction shows."""
     if len(data) < 12:
-        return False, False
+        return _Trial()
     decoder = RtmpDecoder(role="client", expect_handshake=False)
     decoder.receive_data(data, frame=0, time=0.0)
+    decoder.receive_eof()  # judge on the bytes there are: the caller asks again with more
     good = 0
     commands = 0
-    client = False
+    signs: set[str] = set()
     for event in decoder.events():
         if type(event) is not Message:
             continue
         body = event.body
         if isinstance(body, Malformed | Unknown):
-            return False, False
+            return _Trial()
         good += 1
+        fields = body.json_fields() if event.type_id in _SIGN_TYPES else {}
         if event.type_id in _COMMAND_TYPES:
             commands += 1
-            name = body.json_fields().get("command")
-            client = client or name in ("connect", "play", "publish", "createStream")
-    return commands > 0 or good >= _MIN_MESSAGES, client
+        sign = fields.get("command") or fields.get("name") or fields.get("event")
+        if isinstance(sign, str):
+            signs.add(sign)
+    return _Trial(
+        rtmp=commands > 0 or good >= _MIN_MESSAGES,
+        clientness=len(signs & _CLIENT_SIGNS) - len(signs & _SERVER_SIGNS),
+    )

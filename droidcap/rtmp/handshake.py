@@ -22,12 +22,13 @@ from typing import Literal
 
 __all__ = [
     "BLOCK_SIZE",
-    "FP_KEY",
     "FMS_KEY",
+    "FP_KEY",
     "RTMP_VERSIONS",
     "check_echo",
+    "client_digest",
     "find_digest",
-    "plausible_block",
+    "server_digest",
 ]
 
 BLOCK_SIZE = 1536
@@ -105,15 +106,3 @@ def check_echo(block: bytes, echo: bytes) -> Literal["exact", "digest", "mismatc
         if found is not None and _echo_signed(found[1], echo, key):
             return "digest"
     return "mismatch"
-
-
-def plausible_block(block: bytes) -> bool:
-    """Could ``block`` (at least 8 bytes of C1/S1) start a handshake block?
-
-    The plain handshake requires bytes 4..7 to be zero; digest peers put a version there whose
-    first byte is non-zero (Flash Player 0x80/0x0a..., FMS 0x03/0x04/0x05...).  Either way one of
-    the two holds; a chunk header read at the same place rarely looks like that, which is what
-    :mod:`droidcap.rtmp.detect` and the decoder's auto mode rely on."""
-    if len(block) < 8:
-        return False
-    return block[4:8] == b"\0\0\0\0" or block[4] != 0

@@ -16,7 +16,7 @@ from droidcap.errors import AmfError
 from droidcap.rtmp import commands, control, media
 from droidcap.rtmp.events import Body
 
-__all__ = ["Malformed", "Unknown", "AggregatePart", "parse_body", "split_aggregate"]
+__all__ = ["AggregatePart", "Malformed", "Unknown", "parse_body", "split_aggregate"]
 
 _HEAD = 32
 
@@ -44,11 +44,11 @@ class Unknown:
         return {"raw_length": self.raw_length, "raw_head": self.raw_head}
 
 
-def _amf3(parse: Callable[..., Body]) -> Callable[[bytes], Body]:
+def _amf3(parse: Callable[..., Body]) -> Callable[[bytes | bytearray], Body]:
     return lambda body: parse(body, amf3_format=True)
 
 
-_PARSERS: dict[int, Callable[[bytes], Body]] = {
+_PARSERS: dict[int, Callable[[bytes | bytearray], Body]] = {
     1: control.parse_set_chunk_size,
     2: control.parse_abort,
     3: control.parse_acknowledgement,
@@ -66,7 +66,7 @@ _PARSERS: dict[int, Callable[[bytes], Body]] = {
 }
 
 
-def parse_body(type_id: int, body: bytes) -> Body:
+def parse_body(type_id: int, body: bytes | bytearray) -> Body:
     """The typed body of a message of ``type_id`` (never raises).  Aggregates (22) are not
     parsed here: the decoder splits them with :func:`split_aggregate`."""
     parse = _PARSERS.get(type_id)
@@ -84,7 +84,7 @@ class AggregatePart:
 
     type_id: int
     timestamp: int
-    body: bytes
+    body: bytes | bytearray
 
 
 _TAG = struct.Struct(">BHBHBB3x")  # type, size (hi16, lo8), ts (hi16, lo8), ts extension, sid
@@ -92,7 +92,9 @@ _TAG_SIZE = 11
 _BACK_POINTER = 4
 
 
-def split_aggregate(body: bytes, timestamp: int) -> tuple[list[AggregatePart], str | None]:
+def split_aggregate(
+    body: bytes | bytearray, timestamp: int
+) -> tuple[list[AggregatePart], str | None]:
     """Split an aggregate body into its sub-messages: each is an FLV tag header (type, 3-byte
     size, 3+1-byte timestamp, 3-byte stream id), the body, and a 4-byte back pointer.
 

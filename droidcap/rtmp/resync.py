@@ -4,14 +4,15 @@ Used when a capture starts mid-connection (no handshake, chunk size unknown) and
 lost (a gap; the chunk size is known then, but no csid's header state survives).
 
 A *candidate* is an offset holding a plausible fmt 0 header: a real message type, a length the
-type allows, a small message stream id (found with one regular expression, so scanning a large
-media payload stays in C).  Each candidate is tried with each plausible chunk size by running a
-strict :class:`~droidcap.rtmp.chunks.ChunkReader` over the bytes after it and scoring what it
-frames: every header read counts, a fmt 3 continuation landing exactly one chunk size after its
-message started proves the chunk size, an AMF command or control message that parses counts
-double — and any implausible header, interrupted message or body that does not parse rejects
-the pair.  Chunk-size candidates are the usual sizes plus every distance at which a continuation
-header byte of the candidate's csid occurs inside its payload (so odd sizes are found too).
+type allows, a small message stream id (found by a regular expression on the header's tail, so
+scanning a large media payload stays in C).  Each candidate is tried with each plausible chunk
+size by running a strict :class:`~droidcap.rtmp.chunks.ChunkReader` over the bytes after it and
+scoring what it frames: each message start and each fmt 3 continuation counts one (a
+continuation landing exactly one chunk size after its message started also proves the chunk
+size), a control or AMF body that parses counts two — and any implausible header, interrupted
+message or body that does not parse rejects the pair.  Chunk-size candidates are the usual sizes
+plus every distance at which a continuation header byte of the candidate's csid occurs inside
+its payload (so odd sizes are found too; they need two continuations to count).
 """
 
 from __future__ import annotations
@@ -19,13 +20,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidcap.rtmp.chunks import MSG, ChunkReader, Desync, Status, plausible_header
+from droidcap.rtmp.chunks import MSG, ChunkReader, Desync, Item, Status, plausible_header
 from droidcap.rtmp.messages import Malformed, parse_body
 
-__all__ = ["COMMON_CHUNK_SIZES", "Found", "Wait", "hunt", "plausible_start", "MAX_HEADER"]
+__all__ = ["COMMON_CHUNK_SIZES", "MAX_HEADER", "Found", "Wait", "hunt", "plausible_start"]
 
-COMMON_CHUNK_SIZES = (4096, 128, 60000, 65536, 8192, 1024, 2048, 256, 512, 16384, 32768, 1400,
-                      1448, 1460, 4000, 65535, 1000, 64000)
+COMMON_CHUNK_SIZES = (
+    4096,
+    128,
+    60000,
+    65536,
+    8192,
+    1024,
+    2048,
+    256,
+    512,
+    16384,
+    32768,
+    1400,
+    1448,
+    1460,
+    4000,
+    65535,
+    1000,
+    64000,
+)
 """Chunk sizes real peers choose, most common first (ties go to the earlier one)."""
 
 MAX_HEADER = 18
@@ -39,13 +58,16 @@ _CONFIDENT = 4  # walk score that settles a candidate even while more data could
 _MAX_ODD_SIZES = 6
 _CHECKED_TYPES = frozenset({1, 2, 3, 4, 5, 6, 15, 17, 18, 20})
 
-_TYPES = frozenset({1, 2, 3, 4, 5, 6, 15, 17, 18, 20})
-
 _TYPES = rb"[\x01-\x06\x08\x09\x0f-\x14\x16]"
 _CANDIDATE = re.compile(
-    rb"(?=(?:[\x02-\x3f]|\x00[\x00-\xff]|\x01[\x00-\xff]{2})[\x00-\xff]{6}" + _TYPES
-    + rb"[\x00-\xff]{2}\x00\x00)"
+    rb"(?:[\x02-\x3f]|\x00[\x00-\xff]|\x01[\x00-\xff]{2})[\x00-\xff]{6}"
+    + _TYPES
+    + rb"[\x00-\xff]{2}\x00\x00"
 )
+# The end of that pattern (type id, two stream id bytes, two zero bytes): searching for it and
+# then matching the whole header 7, 8 or 9 bytes earlier is five times faster than trying the
+# whole pattern at every offset of a large media payload.
+_TAIL = re.compile(_TYPES + rb"[\x00-\xff]{2}\x00\x00")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,30 +100,45 @@ def hunt(
     """Look for chunk framing in ``data[start:end]``.  ``chunk_size`` is the size known from
     before a gap (tried alone and trusted), None mid-connection.  ``final``: no more data will
     come, judge on what is there."""
-    for match in _CANDIDATE.finditer(data, start, end):
-        p = match.start()
+    for p in _candidates(data, start, end):
         if _shadowed(data, p, end):
             continue
-        best: tuple[tuple[int, bool], int] | None = None  # ((score, proven), chunk size)
-        waiting = False
+        best: tuple[tuple[bool, int], int] | None = None  # ((proven, score), chunk size)
+        undecided = False  # some chunk size needs more data to show what it frames
         for size in _chunk_sizes(data, p, end, chunk_size, max_message_size):
             walk = _walk(data, p, end, size, max_message_size)
             if walk is None:
                 continue
             if size not in COMMON_CHUNK_SIZES and size != chunk_size and walk.continuations < 2:
                 continue  # one continuation byte at an odd distance is chance, not proof
-            if not walk.convincing(final):
-                if not walk.complete and not final and end - p < LOOKAHEAD:
-                    waiting = True
-                continue
-            rank = (walk.score, chunk_size is not None or walk.proven)
-            if best is None or rank > best[0]:
-                best = (rank, size)
-        if waiting and (best is None or best[0][0] < _CONFIDENT):
-            return Wait(skip_to=p)
+            if not walk.complete:
+                undecided = True
+            if walk.convincing(final):
+                rank = (chunk_size is not None or walk.proven, walk.score)
+                if best is None or rank > best[0]:
+                    best = (rank, size)
+        if undecided and not final and end - p < LOOKAHEAD and (best is None or not best[0][0]):
+            return Wait(skip_to=p)  # wait rather than guess between sizes that still disagree
         if best is not None:
-            return Found(offset=p, chunk_size=best[1], confirmed=best[0][1])
+            return Found(offset=p, chunk_size=best[1], confirmed=best[0][0])
     return Wait(skip_to=max(start, end - MAX_HEADER + 1))
+
+
+def _candidates(data: bytes | bytearray, start: int, end: int) -> list[int]:
+    """Offsets in ``data[start:end]`` where a plausible fmt 0 header starts, in order."""
+    found: set[int] = set()
+    search = _TAIL.search
+    match = _CANDIDATE.match
+    q = start + 7
+    while True:
+        tail = search(data, q, end)
+        if tail is None:
+            return sorted(found)
+        q = tail.start()
+        for p in (q - 9, q - 8, q - 7):
+            if p >= start and match(data, p, end) is not None:
+                found.add(p)
+        q += 1
 
 
 def _shadowed(data: bytes | bytearray, p: int, end: int) -> bool:
@@ -169,7 +206,7 @@ def _walk(
     reader = ChunkReader(
         chunk_size=chunk_size, strict=True, max_message_size=max_size, max_partial=1 << 62
     )
-    out: list[tuple] = []
+    out: list[Item] = []
     _, status = reader.read(data, p, end, out, _WALK_CHUNKS)
     if status is Status.DESYNC and reader.desync is not Desync.UNKNOWN_CSID:
         return None

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from droidcap.errors import DeviceError
 from droidcap.virtual.profile import DeviceProfile
+
+if TYPE_CHECKING:
+    from droidcap.virtual.broker import Broker
 
 #: Android's PATH for the shell user (sdk 29+), in its order.
 ANDROID_PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:"
@@ -33,7 +38,7 @@ TOYBOX_FROM_HOST = (
     "awk base64 basename cat chmod chown cmp cp cut date dd df dirname du echo env expr false find "
     "grep gzip head hostname ifconfig ip kill ln ls md5sum mkdir mktemp mount mv netstat nohup od printf pkill pgrep "
     "readlink realpath rm rmdir sed seq sha1sum sha256sum sha512sum sleep sort stat sync tail tar "
-    "tee test timeout touch tr true uname uniq uptime wc which xargs"
+    "tee test timeout touch tr true tty stty uname uniq uptime wc which xargs vi less more hexdump xxd"
 ).split()
 #: The device's own tools, implemented in :mod:`droidcap.virtual.toolbox`.
 DEVICE_TOOLS = ("getprop", "setprop", "id", "whoami", "ps", "pidof", "am", "pm", "cmd",
@@ -46,6 +51,36 @@ _HOST_TOP_SKIP = {"data", "sdcard", "storage", "system", "vendor", "product", "a
                   "system_ext", "lost+found", "boot"}
 
 
+#: The ABI the host runs natively, by ``uname -m``.
+HOST_ABI = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "i686": "x86"}.get(platform.machine(), "")
+#: qemu-user binfmt_misc registrations per Android ABI (Debian's magic and mask, F: the
+#: interpreter is opened at registration, so it works inside the device's chroot too).
+_ELF_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+_QEMU = {
+    "arm64-v8a": ("aarch64", r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"),
+    "armeabi-v7a": ("arm", r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00"),
+}
+
+
+def qemu_registrations(abis: tuple[str, ...]) -> list[str]:
+    """binfmt_misc lines for a device whose primary ABI the host cannot run natively, or [].
+
+    Such a device gets a user namespace of its own (ids mapped 1:1) so it can have private
+    binfmt_misc handlers.  The price: its root is root only inside that namespace, so it cannot
+    capture on the host's interfaces (live capture under qemu-user does not work anyway)."""
+    if not abis or abis[0] == HOST_ABI or abis[0] not in _QEMU:
+        return []
+    out = []
+    for abi in dict.fromkeys(a if a != "armeabi" else "armeabi-v7a" for a in abis):
+        if abi not in _QEMU:
+            continue
+        arch, magic = _QEMU[abi]
+        qemu = shutil.which(f"qemu-{arch}-static")
+        if qemu:
+            out.append(f":droidcap-{arch}:M::{magic}:{_ELF_MASK}:{qemu}:F")
+    return out
+
+
 class SandboxError(DeviceError):
     """The device's sandbox could not be built or entered."""
 
@@ -53,6 +88,15 @@ class SandboxError(DeviceError):
 _SETUP_SCRIPT = r"""
 set -e
 R="$1"
+if [ -n "$QEMU_BINFMT" ]; then
+  read _maps_written
+  # This user namespace's own binfmt_misc (Linux >= 6.7): foreign ELFs run through qemu-user
+  # for this device only; the host's handlers are untouched.
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  printf '%s\n' "$QEMU_BINFMT" | while IFS= read -r reg; do
+    printf '%s' "$reg" > /proc/sys/fs/binfmt_misc/register
+  done
+fi
 for entry in /*; do
   name=${entry#/}
   case " $SKIP " in *" $name "*) continue;; esac
@@ -70,6 +114,9 @@ mount -o remount,bind,exec,suid "$R/data"
 mount --bind "$R/storage/emulated/0" "$R/storage/emulated/0"
 mount -o remount,bind,noexec,nosuid,nodev "$R/storage/emulated/0"
 mount --rbind "$R/storage/emulated/0" "$R/sdcard"
+# Android's user names (shell, u0_aNN) for ls -l and friends, in this namespace only.
+mount --bind "$R/system/etc/passwd" "$R/etc/passwd"
+mount --bind "$R/system/etc/group" "$R/etc/group"
 # /system is read-only.
 mount --bind "$R/system" "$R/system"
 mount -o remount,bind,ro "$R/system"
@@ -89,6 +136,9 @@ class Sandbox:
         self._holder: subprocess.Popen[bytes] | None = None
         self._ns: str | None = None
         self._nsenter = "nsenter"
+        self._setsid = "setsid"
+        self._userns = False
+        self._broker: Broker | None = None
 
     # ----- lifecycle
     def start(self) -> None:
@@ -98,14 +148,25 @@ class Sandbox:
             if shutil.which(tool) is None:
                 raise SandboxError(f"{tool} not found: install util-linux/coreutils")
         self._nsenter = shutil.which("nsenter") or "nsenter"
+        self._setsid = shutil.which("setsid") or "setsid"
         self._build_tree()
         env = dict(os.environ, SKIP=" ".join(sorted(_HOST_TOP_SKIP)))
+        binfmt = qemu_registrations(self.profile.abis)
+        self._userns = bool(binfmt)
+        if binfmt:
+            env["QEMU_BINFMT"] = "\n".join(binfmt)
+        # --pdeathsig: if the daemon is killed outright, the holder (and so the namespace) goes
+        # too.  It fires when the *thread* that started it ends: start devices from a thread that
+        # lives as long as they do (the main thread, normally).
+        pdeath = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
         self._holder = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-             _SETUP_SCRIPT, "droidcap-vdev-setup", str(self.root)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            start_new_session=True)
+            [*pdeath, "unshare", *(["--user"] if self._userns else []), "--mount", "--propagation",
+             "private", "--", "/bin/sh", "-c", _SETUP_SCRIPT, "droidcap-vdev-setup", str(self.root)],
+            stdin=subprocess.PIPE if self._userns else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, start_new_session=True)
         assert self._holder.stdout is not None
+        if self._userns:
+            self._map_identity(self._holder)
         line = self._holder.stdout.readline()
         if line.strip() != b"ready":
             err = self._holder.stderr.read().decode(errors="replace") if self._holder.stderr else ""
@@ -119,11 +180,38 @@ class Sandbox:
                 raise SandboxError("the device sandbox holder did not start")
             time.sleep(0.01)
         self._ns = os.readlink(f"/proc/{self._holder.pid}/ns/mnt")
+        from droidcap.virtual.broker import Broker
+
+        self._broker = Broker(self.profile, self.root / "system/socket/droidcap",
+                              self.broker_spawn, self.processes)
+        try:
+            self._broker.start()
+        except OSError as err:
+            self.stop()
+            raise SandboxError(f"cannot start the device's privilege broker: {err}") from None
+
+    def _map_identity(self, holder: subprocess.Popen[bytes]) -> None:
+        """Map uids/gids 0-65535 of the new user namespace onto the same host ids, then let the
+        setup script go on.  (Only a parent with CAP_SETUID may write such a map.)"""
+        mine = os.readlink("/proc/self/ns/user")
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{holder.pid}/ns/user") == mine:
+            if time.monotonic() > deadline or holder.poll() is not None:
+                raise SandboxError("the device's user namespace was not created")
+            time.sleep(0.005)
+        for name in ("uid_map", "gid_map"):
+            Path(f"/proc/{holder.pid}/{name}").write_text("0 0 65536\n")
+        assert holder.stdin is not None
+        holder.stdin.write(b"go\n")
+        holder.stdin.close()
 
     def stop(self) -> None:
         """Kill every process of the device (including detached ones), then the namespace."""
         if self._holder is None:
             return
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
         for _ in range(3):
             pids = self.pids()
             if not pids:
@@ -190,7 +278,6 @@ class Sandbox:
             "TMPDIR": "/data/local/tmp",
             "TERM": "dumb",
             "BASH_ENV": "/system/etc/droidcap-sh.rc",
-            "DROIDCAP_UID": str(uid),
             "DROIDCAP_SERIALNO": self.profile.serialno,
         }
         if extra:
@@ -198,13 +285,67 @@ class Sandbox:
         return env
 
     def spawn(self, command: str | None, *, uid: int, stdin: int, stdout: int, stderr: int,
-              env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+              env_extra: dict[str, str] | None = None, tty: bool = False) -> subprocess.Popen[bytes]:
         """Run ``command`` with the device's /system/bin/sh in its own session (pgid == pid)."""
-        argv = [self._nsenter, "-t", str(self.holder_pid), "-m", "-r", "-w", "--", "/system/bin/sh"]
-        argv += ["-c", command] if command is not None else ["-i"]
-        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                env=self.command_env(uid=uid, extra=env_extra),
-                                start_new_session=True, close_fds=True)
+        # No command: like adbd's `sh -`, a shell reading stdin (interactive when stdin is a pty).
+        argv = ["/system/bin/sh"] + (["-c", command] if command is not None else [])
+        return self.spawn_argv(argv, uid=uid, env=self.command_env(uid=uid, extra=env_extra),
+                               stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
+
+    def spawn_argv(self, argv: list[str], *, uid: int, env: dict[str, str], cwd: str | None = None,
+                   stdin: int, stdout: int, stderr: int, tty: bool = False) -> subprocess.Popen[bytes]:
+        """Run ``argv`` inside the device as ``uid`` (gid = uid, no supplementary groups), in its
+        own session; with ``tty`` stdin (a pty) becomes its controlling terminal (job control,
+        ^C), via ``setsid -c`` which keeps the pid, so pgid == pid still holds."""
+        full = [self._nsenter, "-t", str(self.holder_pid), *(["-U"] if self._userns else []),
+                "-m", "-r", "-w"]
+        if uid != ROOT_UID:
+            full += ["-S", str(uid), "-G", str(uid)]
+        if cwd:  # nsenter --wd=DIR would resolve DIR outside the device root: chdir inside
+            argv = ["/usr/bin/env", "-C", cwd, "--", *argv]
+        env = dict(env)
+        env.setdefault("PATH", ANDROID_PATH)
+        full += ["--", *argv]
+        if tty:
+            full = [self._setsid, "-c", *full]
+        return subprocess.Popen(full, stdin=stdin, stdout=stdout, stderr=stderr,
+                                env=env, start_new_session=not tty, close_fds=True)
+
+    def broker_spawn(self, argv: list[str], *, uid: int, cwd: str, env: dict[str, str],
+                     stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+        """Spawner for the broker: the device environment with the caller's overrides."""
+        full_env = self.command_env(uid=uid)
+        full_env.update(env)
+        return self.spawn_argv(argv, uid=uid, env=full_env, cwd=cwd, stdin=stdin, stdout=stdout,
+                               stderr=stderr)
+
+    def processes(self) -> list[dict[str, object]]:
+        """This device's processes as toybox ps sees them (real uids, argv[0] names)."""
+        out: list[dict[str, object]] = []
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                status = Path(f"/proc/{pid}/status").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            uid = next((int(line.split()[1]) for line in status.splitlines()
+                        if line.startswith("Uid:")), 0)
+            args = [c.decode(errors="replace") for c in cmdline if c]
+            if args and "python" in os.path.basename(args[0]):
+                tool = next((i for i, a in enumerate(args) if a.startswith("/system/bin/")), None)
+                if tool is not None:
+                    args = args[tool:]  # a device tool: show it as the applet, as toybox would
+            if comm == "nsenter":
+                continue  # the instant before nsenter execs the command: not a device process yet
+            out.append({"pid": pid, "ppid": int(fields[1]), "state": fields[0],
+                        "vsz": int(fields[20]) // 1024, "rss": int(fields[21]) * 4, "uid": uid,
+                        "name": os.path.basename(args[0]) if args else comm,
+                        "args": " ".join(args) or f"[{comm}]", "comm": comm})
+        out.sort(key=lambda p: int(p["pid"]))  # type: ignore[call-overload]
+        return out
 
     # ----- building the tree
     def _build_tree(self) -> None:
@@ -214,27 +355,43 @@ class Sandbox:
                   "vendor/bin", "product/bin", "apex", "odm", "system_ext/bin"):
             (r / d).mkdir(parents=True, exist_ok=True)
         (r / "data/local/tmp").chmod(0o771)
+        os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
+        (r / "storage/emulated/0").chmod(0o777)  # sdcardfs/FUSE lets the shell user write here
+        for d in (r / "storage/emulated/0").iterdir():
+            d.chmod(0o777)
+        (r / "system/socket").mkdir(exist_ok=True)
         bin_dir = r / "system/bin"
         for entry in bin_dir.iterdir():  # regenerate: the profile may have changed
             if entry.is_symlink() or entry.is_file():
                 entry.unlink()
         for app in self.profile.all_apps():
             (r / "data/data" / app.name).mkdir(exist_ok=True)
+            os.chown(r / "data/data" / app.name, app.uid, app.uid)
+            (r / "data/data" / app.name).chmod(0o700)
         # The shell: bash (as a plain shell, so it still says "cannot execute binary file: Exec
         # format error" for a foreign ELF instead of running it as a script like dash does).
         bash = shutil.which("bash") or "/bin/bash"
-        (bin_dir / "sh").write_text(f"#!{bash}\nexec {bash} \"$@\"\n")
+        (bin_dir / "sh").write_text(
+            f"#!{bash}\nexec {bash} --rcfile /system/etc/droidcap-sh.rc \"$@\"\n")
         (bin_dir / "sh").chmod(0o755)
         (r / "system/etc/droidcap-sh.rc").write_text(
             "command_not_found_handle() {\n"
             "  printf '/system/bin/sh: %s: inaccessible or not found\\n' \"$1\" >&2\n"
-            "  return 127\n}\n")
+            "  return 127\n}\n"
+            # Interactive shells only (bash drops PS1 from non-interactive ones): Android's prompt.
+            f"if [ -n \"$PS1\" ]; then PS1='{self.profile.device}:\\w \\$ '\n"
+            "  bind 'set enable-bracketed-paste off' 2>/dev/null\nfi\n")
         for name in TOYBOX_FROM_HOST:
             host = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             if host:
                 (bin_dir / name).symlink_to(host)
         toolbox = bin_dir / "toolbox"
-        toolbox.write_text(f"#!{sys.executable}\nfrom droidcap.virtual.toolbox import main\nmain()\n")
+        # A standalone copy (stdlib only), run by a Python every uid can execute: the shell user
+        # cannot reach a venv under /root.
+        python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3")
+                       if os.access(p, os.X_OK)), sys.executable)
+        source = Path(__file__).with_name("toolbox.py").read_text()
+        toolbox.write_text(f"#!{python} -I\n{source}")
         toolbox.chmod(0o755)
         tools = list(DEVICE_TOOLS)
         if self.profile.root_method.value in ("magisk", "aosp-su"):
@@ -246,6 +403,15 @@ class Sandbox:
             if host_tcpdump is None:
                 raise SandboxError("profile wants /system/bin/tcpdump but the host has no tcpdump")
             shutil.copy2(host_tcpdump, bin_dir / "tcpdump")
+        names = {0: "root", 1000: "system", SHELL_UID: "shell", 1015: "sdcard_rw", 3003: "inet"}
+        for app in self.profile.all_apps():
+            names.setdefault(app.uid, f"u0_a{app.uid - 10000}" if app.uid >= 10000 else str(app.uid))
+        for table, field in (("passwd", "x:{id}:{id}::/:/system/bin/sh"), ("group", "x:{id}:")):
+            host_lines = [line for line in Path(f"/etc/{table}").read_text().splitlines()
+                          if line.split(":")[2:3] and int(line.split(":")[2]) not in names
+                          and line.split(":")[0] not in names.values()]
+            ours = [f"{name}:{field.format(id=uid)}" for uid, name in sorted(names.items())]
+            (r / "system/etc" / table).write_text("\n".join(ours + host_lines) + "\n")
         config = {"profile": self.profile.to_dict()}
         (r / "system/etc/droidcap-device.json").write_text(json.dumps(config, indent=1))
         (r / "system/build.prop").write_text(

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -167,15 +168,19 @@ class VirtualDevice:
         if shell is not None:
             uid = ROOT_UID if self.adbd_root else SHELL_UID
             extra = {"DROIDCAP_ADBD_ROOT": "1" if self.adbd_root else "0"}
+            if self.adbd_root:
+                extra["DROIDCAP_CONTEXT"] = "u:r:su:s0"
 
-            def spawn(command: str | None, **kw: object) -> object:
-                env = dict(kw.pop("env_extra", None) or {})  # type: ignore[call-overload]
-                env.update(extra)
-                return self.sandbox.spawn(command, uid=uid, env_extra=env, **kw)  # type: ignore[arg-type]
+            def spawn(command: str | None, *, stdin: int, stdout: int, stderr: int,
+                      env_extra: dict[str, str] | None = None,
+                      tty: bool = False) -> subprocess.Popen[bytes]:
+                return self.sandbox.spawn(command, uid=uid, env_extra={**(env_extra or {}), **extra},
+                                          stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
 
             return functools.partial(run_shell, request=shell, spawn=spawn)
         if destination.startswith("sync:"):
-            return functools.partial(run_sync, resolve=self.sandbox.host_path)
+            owner = None if self.adbd_root else (SHELL_UID, SHELL_UID)
+            return functools.partial(run_sync, resolve=self.sandbox.host_path, owner=owner)
         if destination.startswith(("root:", "unroot:")):
             return functools.partial(self._root_service, want_root=destination.startswith("root:"))
         return None
@@ -219,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = with_serial(profile, args.serialno)
         device = VirtualDevice(profile, args.sandbox, port=args.port)
         serial = device.start()
-    except DeviceError as err:
+    except (DeviceError, OSError) as err:
         print(f"droidcap: {err}", file=sys.stderr)
         return 2
     done = threading.Event()

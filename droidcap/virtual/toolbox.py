@@ -1,17 +1,21 @@
 """The device's own commands (getprop, id, su, ps, pidof, am, pm, cmd, ...), run *inside* the
 device sandbox as ``/system/bin/<name>`` symlinks to one script, like Android's toybox.
 
-They read the device description the daemon wrote to ``/system/etc/droidcap-device.json`` and the
-caller's identity from ``DROIDCAP_UID`` (the daemon sets it; ``su`` changes it for its child), and
-print what the real tools print, including their refusals and exit codes.
+They read the device description the daemon wrote to ``/system/etc/droidcap-device.json``, run with
+the caller's real uid (2000 for the shell), and print what the real tools print, including their
+refusals and exit codes.  What needs privileges (``su``, ``am``, ``ps``) asks the daemon's broker
+over ``/system/socket/droidcap`` (see :mod:`droidcap.virtual.broker`).  This file is copied into
+each device and run by the system Python: standard library only.
 """
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import signal
-import subprocess
+import socket
+import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +37,49 @@ def _profile() -> dict:
 
 
 def _uid() -> int:
-    return int(os.environ.get("DROIDCAP_UID", "2000"))
+    return os.getuid()
+
+
+BROKER = "/system/socket/droidcap"
+_LEN = struct.Struct("<I")
+
+
+def _broker_connect() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(BROKER)
+    return sock
+
+
+def _send(sock: socket.socket, obj: object, fds: list[int] | None = None) -> None:
+    data = json.dumps(obj).encode()
+    payload = _LEN.pack(len(data)) + data
+    if fds:
+        sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        sock.sendall(payload)
+
+
+def _recv(sock: socket.socket) -> dict | None:
+    head = b""
+    while len(head) < _LEN.size:
+        more = sock.recv(_LEN.size - len(head))
+        if not more:
+            return None
+        head += more
+    (n,) = _LEN.unpack(head)
+    body = b""
+    while len(body) < n:
+        more = sock.recv(n - len(body))
+        if not more:
+            return None
+        body += more
+    return json.loads(body)
+
+
+def _ask(request: dict) -> dict:
+    with _broker_connect() as sock:
+        _send(sock, request)
+        return _recv(sock) or {"error": "no answer from the device"}
 
 
 def _err(msg: str) -> None:
@@ -139,7 +185,7 @@ def id_(args: list[str]) -> int:
         print(uid if "-n" not in args else _user_name(uid))
         return 0
     if uid == 0:
-        context = "u:r:magisk:s0" if _profile()["root_method"] == "magisk" else "u:r:su:s0"
+        context = os.environ.get("DROIDCAP_CONTEXT", "u:r:su:s0")
         print(f"uid=0(root) gid=0(root) groups={ROOT_GROUPS} context={context}")
     elif uid == 2000:
         print(f"uid=2000(shell) gid=2000(shell) groups={SHELL_GROUPS} context=u:r:shell:s0")
@@ -156,13 +202,43 @@ def whoami(args: list[str]) -> int:
 
 
 def _exec_as_root(argv: list[str]) -> int:
-    env = dict(os.environ, DROIDCAP_UID="0", USER="root", LOGNAME="root")
+    """Run ``argv`` as root with our stdin/stdout/stderr; our exit code is its exit code."""
+    if _uid() == 0:
+        env = dict(os.environ, USER="root", LOGNAME="root")
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as err:
+            _err(f"su: failed to exec {argv[0]}: {err.strerror}")
+            return 1
+    sys.stdout.flush()
     try:
-        os.execvpe(argv[0], argv, env)
+        sock = _broker_connect()
     except OSError as err:
-        _err(f"su: failed to exec {argv[0]}: {err.strerror}")
+        _err(f"su: cannot reach the su daemon: {err.strerror}")
         return 1
-    return 0
+    _send(sock, {"op": "su", "argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}, [0, 1, 2])
+    first = _recv(sock)
+    if first is None or "error" in first:
+        _err((first or {}).get("error", "su: no answer"))
+        return 1
+
+    def relay(signum: int, _frame: object) -> None:
+        try:
+            _send(sock, {"signal": signum})
+        except OSError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, relay)
+    while True:
+        try:
+            msg = _recv(sock)
+        except InterruptedError:
+            continue
+        if msg is None:
+            return 1
+        if "exit" in msg:
+            return int(msg["exit"])
 
 
 def su(args: list[str]) -> int:
@@ -218,54 +294,33 @@ def su(args: list[str]) -> int:
 
 # ---------------------------------------------------------------- processes
 def _device_processes() -> list[dict]:
-    """Processes of this device: those sharing our mount namespace (the device sandbox)."""
-    mine = os.readlink("/proc/self/ns/mnt")
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            if os.readlink(f"/proc/{pid}/ns/mnt") != mine:
-                continue
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        if comm == "sleep" and cmdline[:2] == [b"/bin/sleep", b"infinity"]:
-            continue  # the sandbox holder, an artefact of the virtual device
-        env = {}
-        for item in environ:
-            if b"=" in item:
-                k, v = item.split(b"=", 1)
-                env[k.decode(errors="replace")] = v.decode(errors="replace")
-        args = [c.decode(errors="replace") for c in cmdline if c]
-        uid = int(env.get("DROIDCAP_UID", "0") or 0)
-        name = os.path.basename(args[0]) if args else comm
-        out.append({"pid": pid, "ppid": int(fields[1]), "state": fields[0],
-                    "vsz": int(fields[20]) // 1024, "rss": int(fields[21]) * 4,
-                    "user": _user_name(uid), "name": name, "args": " ".join(args) or f"[{comm}]",
-                    "comm": comm, "app": env.get("DROIDCAP_APP", "")})
-    out.sort(key=lambda p: p["pid"])
-    return out
+    """This device's processes, from the broker (toybox reads all of /proc; the shell user here
+    cannot read other users' namespaces)."""
+    procs = _ask({"op": "ps"}).get("processes", [])
+    for p in procs:
+        p["user"] = _user_name(int(p["uid"]))
+    return procs
 
 
-_PS_FIELDS: dict[str, tuple[str, Callable[[dict], str]]] = {
-    "USER": ("USER", lambda p: f"{p['user']:<10}"),
-    "PID": ("PID", lambda p: f"{p['pid']:>5}"),
-    "PPID": ("PPID", lambda p: f"{p['ppid']:>5}"),
-    "VSZ": ("VSZ", lambda p: f"{p['vsz']:>8}"),
-    "RSS": ("RSS", lambda p: f"{p['rss']:>6}"),
-    "S": ("S", lambda p: p["state"]),
-    "NAME": ("NAME", lambda p: p["name"]),
-    "CMD": ("CMD", lambda p: p["comm"]),
-    "COMM": ("COMM", lambda p: p["comm"]),
-    "ARGS": ("ARGS", lambda p: p["args"]),
-    "CMDLINE": ("CMDLINE", lambda p: p["args"]),
+#: toybox ps columns: (width, right-aligned, value); the header is aligned like the values.
+_PS_FIELDS: dict[str, tuple[int, bool, Callable[[dict], object]]] = {
+    "USER": (10, False, lambda p: p["user"]),
+    "PID": (5, True, lambda p: p["pid"]),
+    "PPID": (5, True, lambda p: p["ppid"]),
+    "VSZ": (8, True, lambda p: p["vsz"]),
+    "RSS": (6, True, lambda p: p["rss"]),
+    "S": (1, False, lambda p: p["state"]),
+    "NAME": (0, False, lambda p: p["name"]),
+    "CMD": (0, False, lambda p: p["comm"]),
+    "COMM": (0, False, lambda p: p["comm"]),
+    "ARGS": (0, False, lambda p: p["args"]),
+    "CMDLINE": (0, False, lambda p: p["args"]),
 }
+
+
+def _ps_cell(col: str, value: object) -> str:
+    width, right, _ = _PS_FIELDS[col]
+    return f"{value!s:>{width}}" if right else f"{value!s:<{width}}"
 
 
 def ps(args: list[str]) -> int:
@@ -299,9 +354,9 @@ def ps(args: list[str]) -> int:
     elif not show_all:  # toybox without -A: processes of this terminal session's user
         uid_name = _user_name(_uid())
         procs = [p for p in procs if p["user"] == uid_name]
-    print(" ".join(_PS_FIELDS[c][0] for c in cols))
+    print(" ".join(_ps_cell(c, c) for c in cols).rstrip())
     for p in procs:
-        print(" ".join(_PS_FIELDS[c][1](p) for c in cols))
+        print(" ".join(_ps_cell(c, _PS_FIELDS[c][2](p)) for c in cols).rstrip())
     return 0 if procs or not (only or names) else 1
 
 
@@ -328,16 +383,6 @@ def _find_app(name: str) -> dict | None:
     return next((a for a in _apps() if a["name"] == name), None)
 
 
-def _player_argv(url: str, package: str) -> list[str]:
-    """The real player an app stands for.  The page URL names the app, so the RTMP server's log
-    (nginx: ``page_url='android-app://PKG'``) shows which app played."""
-    page = f"android-app://{package}"
-    if _profile()["player"] == "rtmpdump":
-        return ["/usr/bin/rtmpdump", "-q", "-v", "-r", url, "-p", page, "-o", "/dev/null"]
-    return ["/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-rtmp_pageurl", page,
-            "-rtmp_live", "live", "-i", url, "-f", "null", "-"]
-
-
 def am(args: list[str]) -> int:
     if not args:
         _err("usage: am [start|force-stop|kill] ...")
@@ -349,14 +394,10 @@ def am(args: list[str]) -> int:
             return 1
         package = rest[-1]
         if _uid() not in (0, 2000):
-            _err("Security exception: Permission Denial")
+            _err("Security exception: Permission Denial: forceStopPackage() requires "
+                 "android.permission.FORCE_STOP_PACKAGES")
             return 255
-        for p in _device_processes():
-            if p["app"] == package:
-                try:
-                    os.kill(p["pid"], signal.SIGKILL)
-                except OSError:
-                    pass
+        _ask({"op": "force-stop", "package": package})
         return 0
     if sub not in ("start", "start-activity"):
         _err(f"Error: Unknown command: {sub}")
@@ -394,14 +435,10 @@ def am(args: list[str]) -> int:
     if action != "android.intent.action.VIEW" or not data or not data.startswith(("rtmp://", "rtmps://")):
         # Only RTMP playback does something observable; other intents start nothing.
         return 0
-    env = dict(os.environ, DROIDCAP_UID=str(app["uid"]), DROIDCAP_APP=package,
-               USER=_user_name(app["uid"]), HOME=f"/data/data/{package}")
-    argv = _player_argv(data, package)
-    log = open(f"/data/data/{package}/player.log", "ab")  # noqa: SIM115 — handed to the child
-    # Own session: the app outlives the adb shell that started it, as on a phone.
-    subprocess.Popen([package] + argv[1:], executable=argv[0], stdin=subprocess.DEVNULL,
-                     stdout=log, stderr=log, env=env, cwd=f"/data/data/{package}",
-                     start_new_session=True, close_fds=True)
+    answer = _ask({"op": "am-start", "package": package, "url": data})
+    if "error" in answer:
+        _err(f"Error: {answer['error']}")
+        return 1
     return 0
 
 

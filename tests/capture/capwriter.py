@@ -41,7 +41,7 @@ def ipv6(src: str, dst: str, payload: bytes, *, nh: int = 6,
     """``ext``: (header type, body after its next-header byte) pairs, innermost last."""
     chain = b""
     types = [t for t, _ in ext] + [nh]
-    for (etype, body), following in zip(ext, types[1:]):
+    for (_type, body), following in zip(ext, types[1:], strict=True):
         chain += bytes([following]) + body
     first = types[0]
     return (struct.pack("!IHBB", 0x60000000, len(chain) + len(payload), first, 64)
@@ -186,11 +186,15 @@ class Conversation:
         self.v6 = ":" in self.client[0]
 
     def segment(self, from_client: bool, payload: bytes = b"", flags: int = ACK, *,
-                seq: int | None = None) -> bytes:
-        """The IP packet of the next segment of one side (``seq`` overrides, without advancing)."""
+                seq: int | None = None, ack: int | None = None) -> bytes:
+        """The IP packet of the next segment of one side (``seq`` overrides, without advancing).
+
+        It acknowledges everything the other side has sent so far, unless ``ack`` says otherwise.
+        """
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         use = self.seq[from_client] if seq is None else seq
-        segment = tcp(src[1], dst[1], use, self.seq[not from_client], flags, payload)
+        acked = self.seq[not from_client] if ack is None else ack
+        segment = tcp(src[1], dst[1], use, acked, flags, payload)
         if seq is None:
             self.seq[from_client] += len(payload) + (1 if flags & (SYN | FIN) else 0)
         build = ipv6 if self.v6 else ipv4

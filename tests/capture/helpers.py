@@ -18,13 +18,16 @@ from droidcap.capture import (
 C2S, S2C = Direction.C2S, Direction.S2C
 
 
-def feed_all(frames: Iterable[bytes], *, linktype: int = 101, **kw: int) -> list[FlowEvent | CaptureNote]:
-    """Feed frames (of ``linktype``; raw IP by default) as records 1..n, then finish()."""
+def feed_all(frames: Iterable[bytes | tuple[bytes, int]], *, linktype: int = 101,
+             **kw: float) -> list[FlowEvent | CaptureNote]:
+    """Feed frames (of ``linktype``; raw IP by default) as records 1..n at n seconds, then
+    finish().  A (frame, wire length) pair is a frame the snaplen cut."""
     tcp = TcpReassembler(**kw)
     out: list[FlowEvent | CaptureNote] = []
-    for n, frame in enumerate(frames, start=1):
+    for n, item in enumerate(frames, start=1):
+        frame, orig_len = item if isinstance(item, tuple) else (item, len(item))
         out.extend(tcp.feed(Record(frame=n, time=float(n), linktype=linktype, data=frame,
-                                   orig_len=len(frame))))
+                                   orig_len=orig_len)))
     out.extend(tcp.finish())
     return out
 

@@ -10,17 +10,24 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from droidcap.capture import CaptureNote, Record, StreamData, iter_flow_events, iter_records
-from tests.capture.capwriter import Conversation, Pkt, ethernet, pcap
+from tests.capture.capwriter import Conversation, Pcapng, Pkt, ethernet, pcap
 from tests.capture.helpers import C2S, ends, stream
 
 PAYLOADS = [bytes([n]) * (100 + n) for n in range(40)]
 
 
-def capture() -> bytes:
+def capture(fmt: str = "pcap") -> bytes:
     conv = Conversation()
     ips = [*conv.handshake(), *(conv.segment(True, p) for p in PAYLOADS)]
-    return pcap([Pkt(1000.0 + n, ethernet(ip)) for n, ip in enumerate(ips)])
+    if fmt == "pcap":
+        return pcap([Pkt(1000.0 + n, ethernet(ip)) for n, ip in enumerate(ips)])
+    ng = Pcapng().shb().idb(1, tsresol=9)
+    for n, ip in enumerate(ips):
+        ng.epb(0, 1000.0 + n, ethernet(ip))
+    return ng.bytes()
 
 
 def test_path_and_file_object_give_the_same_records(tmp_path: Path) -> None:
@@ -85,10 +92,11 @@ def test_standard_input() -> None:
     assert int(result.stdout) == sum(map(len, PAYLOADS))
 
 
-def test_following_a_growing_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_following_a_growing_file(tmp_path: Path, fmt: str) -> None:
     """A writer appends records in odd-sized pieces; the reader yields each as it completes and
     stops when told, at the current end."""
-    blob = capture()
+    blob = capture(fmt)
     path = tmp_path / "growing.pcap"
     path.write_bytes(b"")
     done = threading.Event()

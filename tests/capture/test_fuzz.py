@@ -13,7 +13,7 @@ import tracemalloc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from droidcap.capture import iter_flow_events
+from droidcap.capture import TcpReassembler, iter_flow_events
 from droidcap.errors import CaptureFormatError, UnsupportedLinkTypeError
 from tests.capture.capwriter import (
     ACK,
@@ -62,7 +62,7 @@ SEEDS = _seeds()
 
 def run(blob: bytes) -> None:
     try:
-        for _ in iter_flow_events(io.BytesIO(blob), max_buffered=64 * 1024):
+        for _ in iter_flow_events(io.BytesIO(blob), reassembler=TcpReassembler(max_buffered=64 * 1024)):
             pass
     except EXPECTED:
         pass

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from droidcap.capture import LINK_LAYERS, Record, TcpReassembler
+from droidcap.capture import LINK_LAYERS, CaptureNote, Record, TcpReassembler
 from droidcap.errors import UnsupportedLinkTypeError
 from tests.capture.capwriter import ACK, FIN, Conversation, ethernet, loop, null, sll, sll2
 from tests.capture.helpers import C2S, S2C, ends, feed_all, stream
@@ -89,3 +89,20 @@ def test_unknown_link_type_on_a_pcapng_interface_says_which() -> None:
 
 def test_the_table_holds_every_required_link_type() -> None:
     assert {0, 1, 12, 14, 101, 108, 113, 228, 229, 276} <= set(LINK_LAYERS)
+
+
+def test_unsupported_interface_after_a_supported_one_is_skipped_with_one_note() -> None:
+    conv = Conversation()
+    ips = [*conv.handshake(), conv.segment(True, b"data")]
+    tcp = TcpReassembler()
+    records = [Record(frame=1, time=1.0, linktype=1, data=ethernet(ips[0]), orig_len=99),
+               Record(frame=2, time=2.0, linktype=201, data=b"bt", orig_len=2, interface=1),
+               Record(frame=3, time=3.0, linktype=1, data=ethernet(ips[1]), orig_len=99),
+               Record(frame=4, time=4.0, linktype=201, data=b"bt", orig_len=2, interface=1),
+               Record(frame=5, time=5.0, linktype=1, data=ethernet(ips[2]), orig_len=99),
+               Record(frame=6, time=6.0, linktype=1, data=ethernet(ips[3]), orig_len=99)]
+    events = [e for r in records for e in tcp.feed(r)]
+    skipped = [e for e in events if isinstance(e, CaptureNote)]
+    assert len(skipped) == 1 and skipped[0].frame == 2
+    assert skipped[0].message.startswith("records skipped: interface 1 of the capture uses link type 201")
+    assert stream(events, C2S) == [b"data"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import pytest
@@ -40,7 +41,7 @@ def read_pieces(blob: bytes, cuts: list[int]) -> list[Record | CaptureNote]:
 
 
 def sample_pcap(**kw: object) -> bytes:
-    return pcap([Pkt(t, d) for t, d in zip(TIMES, FRAMES)], **kw)  # type: ignore[arg-type]
+    return pcap([Pkt(t, d) for t, d in zip(TIMES, FRAMES, strict=True)], **kw)  # type: ignore[arg-type]
 
 
 # -- classic pcap -------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def test_pcap_variants(order: str, nanosecond: bool) -> None:
     assert [e.data for e in events] == FRAMES  # type: ignore[union-attr]
     assert [e.frame for e in events] == [1, 2, 3, 4]
     assert all(type(e) is Record and e.linktype == 113 and e.interface == 0 for e in events)
-    for event, t in zip(events, TIMES):
+    for event, t in zip(events, TIMES, strict=True):
         assert event.time == pytest.approx(t, abs=1e-6)  # type: ignore[union-attr]
 
 
@@ -96,12 +97,12 @@ def test_pcap_absurd_record_length_is_a_format_error() -> None:
 @pytest.mark.parametrize("order", ["<", ">"])
 def test_pcapng_epb_both_byte_orders(order: str) -> None:
     ng = Pcapng(order).shb().idb(1)
-    for t, d in zip(TIMES, FRAMES):
+    for t, d in zip(TIMES, FRAMES, strict=True):
         ng.epb(0, t, d)
     events = read_all(ng.bytes())
     assert [e.data for e in events] == FRAMES  # type: ignore[union-attr]
     assert [e.frame for e in events] == [1, 2, 3, 4]
-    for event, t in zip(events, TIMES):
+    for event, t in zip(events, TIMES, strict=True):
         assert event.time == pytest.approx(t, abs=1e-6)  # type: ignore[union-attr]
 
 
@@ -180,7 +181,7 @@ def test_truncated_file_gives_records_before_the_cut_and_a_note(fmt: str) -> Non
         blob = sample_pcap()
     else:
         ng = Pcapng().shb().idb(1)
-        for t, d in zip(TIMES, FRAMES):
+        for t, d in zip(TIMES, FRAMES, strict=True):
             ng.epb(0, t, d)
         blob = ng.bytes()
     events = read_all(blob[:-5])
@@ -231,7 +232,7 @@ def test_receive_data_after_eof_is_a_usage_error() -> None:
 
 def _mixed_pcapng() -> bytes:
     ng = Pcapng(">").shb().idb(1).idb(276, tsresol=9).block(0x99, b"?")
-    for n, (t, d) in enumerate(zip(TIMES, FRAMES)):
+    for n, (t, d) in enumerate(zip(TIMES, FRAMES, strict=True)):
         ng.epb(n % 2, t, d)
     return ng.spb(b"tail").bytes()
 
@@ -255,7 +256,7 @@ def test_random_split_points_equal_whole(which: int, data: st.DataObject) -> Non
     try:
         whole = read_all(short)
     except CaptureFormatError as err:
-        with pytest.raises(CaptureFormatError, match=str(err)[:20]):
+        with pytest.raises(CaptureFormatError, match=re.escape(str(err))):
             read_pieces(short, [c for c in cuts if c <= cut_at])
     else:
         assert read_pieces(short, [c for c in cuts if c <= cut_at]) == whole

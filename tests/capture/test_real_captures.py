@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from tests.capture.tshark import coverage, follow, ours, stream_count
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLE = DATA / "wireshark_rtmp_sample.cap"
 CAPTURES = sorted((DATA / "captures").glob("*.pcap*"))
+OURS = Path(__file__).resolve().parent / "data"  # see its README.md
+LO = OURS / "nginx_ffmpeg_lo_head.pcapng"
+SNAPPED = OURS / "nginx_ffmpeg_any_snap200_ns_head.pcapng"
 
 
 def test_wireshark_sample_streams() -> None:
@@ -32,11 +36,46 @@ def test_wireshark_sample_matches_tshark_byte_for_byte() -> None:
     assert ours(events) == follow(SAMPLE, 1)  # type: ignore[arg-type]
 
 
+def test_real_nginx_ffmpeg_capture_matches_tshark() -> None:
+    events = list(iter_flow_events(LO))
+    assert not [e for e in events if isinstance(e, CaptureNote)]
+    flows = ours(events)  # type: ignore[arg-type]
+    assert len(flows) == stream_count(LO) == 1  # the publisher; the player came later
+    check_coverage(LO, events)
+    assert flows == follow(LO, 1)
+
+
+def test_real_snapped_sll2_capture_delivers_true_bytes_and_exact_gaps() -> None:
+    """Taken at the same time as LO with -i any -s 200: every delivered byte is LO's byte at the
+    same stream offset, and gaps cover exactly what the snaplen cut."""
+    full = ours(list(iter_flow_events(LO)))  # type: ignore[arg-type]
+    events = list(iter_flow_events(SNAPPED))
+    check_coverage(SNAPPED, events, snapped=True)
+    cut = ours(events)  # type: ignore[arg-type]
+    assert [list(f) for f in cut] == [list(f) for f in full]
+    gaps = 0
+    for flow_full, flow_cut in zip(full, cut, strict=True):
+        for sender, parts in flow_cut.items():
+            (reference,) = flow_full[sender] or [b""]
+            offset = 0
+            for part in parts:
+                if isinstance(part, int):
+                    offset += part
+                    gaps += 1
+                else:
+                    assert part == reference[offset : offset + len(part)]
+                    offset += len(part)
+            assert offset == len(reference)
+    assert gaps > 50
+
+
 def lossy_capture(path: Path) -> Path:
     conv = Conversation()
     hs = conv.handshake()
-    segs = [conv.segment(True, bytes([65 + n]) * (300 + n)) for n in range(12)]
-    reply = conv.segment(False, b"reply")
+    segs = [conv.segment(True, bytes([65 + n]) * (300 + n)) for n in range(4)]
+    acked = conv.seq[True]
+    segs += [conv.segment(True, bytes([65 + n]) * (300 + n)) for n in range(4, 12)]
+    reply = conv.segment(False, b"reply", ack=acked)  # the receiver has segments 0-3
     # Swapped, retransmitted, overlapping, late, and lost (7 and 10).
     overlap = conv.segment(True, b"B" * 200 + b"C" * 100, seq=conv.client_isn + 1 + 300 + 101)
     order = [*hs, segs[0], segs[2], segs[1], segs[1], overlap, segs[3], segs[5], segs[6], reply,
@@ -45,15 +84,18 @@ def lossy_capture(path: Path) -> Path:
     return path
 
 
-def check_coverage(path: Path, events: list) -> None:
-    """Delivered bytes = bytes captured at least once; delivered + gaps = the sequence span."""
+def check_coverage(path: Path, events: list, *, snapped: bool = False) -> None:
+    """Delivered bytes = bytes sent at least once (unless the snaplen cut some); delivered + gaps
+    = the sequence span."""
     flows = ours(events)
     expected = coverage(path)
     for n, flow in enumerate(flows):
         for sender, parts in flow.items():
             data = sum(len(p) for p in parts if isinstance(p, bytes))
             gaps = sum(p for p in parts if isinstance(p, int))
-            assert (data, data + gaps) == expected.get((n, sender), (0, 0)), (n, sender)
+            covered, span = expected.get((n, sender), (0, 0))
+            assert data + gaps == span, (n, sender)
+            assert data < covered if snapped and gaps else data == covered, (n, sender)
 
 
 def test_lossy_capture_against_tshark_segments(tmp_path: Path) -> None:
@@ -71,7 +113,54 @@ def test_real_capture_matches_tshark(path: Path) -> None:
     assert len(flows) == stream_count(path)
     check_coverage(path, events)
     # Where neither side saw a hole, the bytes must be tshark's, byte for byte.
-    for mine, theirs in zip(flows, follow(path, len(flows))):
+    for mine, theirs in zip(flows, follow(path, len(flows)), strict=True):
         for sender, parts in mine.items():
             if all(isinstance(p, bytes) for p in [*parts, *theirs[sender]]):
                 assert parts == theirs[sender], sender
+
+
+def _manifest() -> dict:
+    path = DATA / "captures" / "MANIFEST.json"
+    return json.loads(path.read_text())["captures"] if path.exists() else {}
+
+
+EDITED = {name: entry for name, entry in _manifest().items() if entry.get("edits")}
+
+
+def _sender_streams(path: Path) -> dict[tuple[tuple[str, int], tuple[str, int]], list[bytes | int]]:
+    """(sender, receiver) → data and gaps, for every flow of a capture."""
+    out = {}
+    for flow in ours(list(iter_flow_events(path))):  # type: ignore[arg-type]
+        (a, a_parts), (b, b_parts) = flow.items()
+        out[(a, b)], out[(b, a)] = a_parts, b_parts
+    return out
+
+
+def _endpoints(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    src, dst = (part.strip().rpartition(":") for part in text.split("->"))
+    return (src[0].strip("[]"), int(src[2])), (dst[0].strip("[]"), int(dst[2]))
+
+
+@pytest.mark.parametrize("name", sorted(EDITED))
+def test_edited_capture_against_its_source(name: str) -> None:
+    """The lab removed, swapped or duplicated known segments of a real capture (MANIFEST.json):
+    gaps have exactly the removed sizes, and everything else is byte for byte the source's."""
+    edits = EDITED[name]["edits"]
+    edited = _sender_streams(DATA / "captures" / EDITED[name]["file"])
+    source = _sender_streams(DATA / "captures" / edits["source"])
+    assert edited.keys() == source.keys()
+    missing: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
+    for removed in edits.get("removed", []):
+        key = _endpoints(removed["flow"])
+        missing[key] = missing.get(key, 0) + removed["bytes_missing"]
+    for key, parts in edited.items():
+        assert sum(p for p in parts if isinstance(p, int)) == missing.get(key, 0), key
+        (reference,) = source[key] or [b""]
+        offset = 0
+        for part in parts:
+            if isinstance(part, int):
+                offset += part
+            else:
+                assert part == reference[offset : offset + len(part)], key
+                offset += len(part)
+        assert offset == len(reference), key

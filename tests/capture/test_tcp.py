@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from droidcap.capture import FlowOpened, Record, StreamData, StreamEnd, StreamGap, TcpReassembler
+from droidcap.capture import (
+    Direction,
+    FlowOpened,
+    Record,
+    StreamData,
+    StreamEnd,
+    StreamGap,
+    TcpReassembler,
+)
+from droidcap.capture.tcp import stream_data
 from tests.capture.capwriter import (
     ACK,
     FIN,
@@ -25,6 +34,7 @@ from tests.capture.capwriter import (
 from tests.capture.helpers import C2S, S2C, ends, feed_all, notes, stream
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
+UDP = ipv4("10.9.9.9", "10.9.9.8", b"other traffic", proto=17)  # a record that is not TCP
 
 
 def opened(events: list) -> list[FlowOpened]:
@@ -33,6 +43,16 @@ def opened(events: list) -> list[FlowOpened]:
 
 def chunks(conv: Conversation, data: bytes, size: int, from_client: bool = True) -> list[bytes]:
     return [conv.segment(from_client, data[i : i + size], ACK | PSH) for i in range(0, len(data), size)]
+
+
+def test_fast_stream_data_is_a_real_stream_data() -> None:
+    fast = stream_data(3, Direction.S2C, b"abc", 7, 1.5)
+    real = StreamData(flow=3, dir=Direction.S2C, data=b"abc", frame=7, time=1.5)
+    assert type(fast) is StreamData and fast == real and hash(fast) == hash(real)
+    assert repr(fast) == repr(real)
+    # every field is set (a field added to StreamData later must be added to stream_data too)
+    assert all(getattr(fast, name) == getattr(real, name) for name in StreamData.__slots__)
+    assert StreamData.__slots__ == ("flow", "dir", "data", "frame", "time")
 
 
 # -- ordinary conversations ---------------------------------------------------------------------
@@ -124,6 +144,44 @@ def test_gap_has_the_exact_size_and_is_never_filled() -> None:
     assert stream(events, C2S) == [DATA[:1000], 1000, DATA[2000:3000]]
     gap = next(e for e in events if isinstance(e, StreamGap))
     assert gap.frame == 5  # the record with which the stream resumes
+
+
+def test_hole_acknowledged_by_the_peer_is_given_up_after_the_grace() -> None:
+    """The receiver ACKs bytes the capture never showed: no retransmission will come."""
+    conv = Conversation()
+    hs = conv.handshake()
+    segs = chunks(conv, DATA[:5000], 1000)
+    ack_all = conv.segment(False)
+    # records n happen at n seconds (feed_all); grace 2.5 s: the ACK is record 6, so the hole is
+    # given up when record 9 (at 9 s) arrives, not before.
+    events = feed_all([*hs, segs[0], segs[2], ack_all, segs[3], UDP, segs[4]], ack_grace=2.5)
+    gap = next(e for e in events if isinstance(e, StreamGap))
+    assert (gap.size, gap.frame) == (1000, 5)  # reported with the record where the stream resumes
+    assert [type(e).__name__ for e in events][:5] == ["FlowOpened", "StreamData", "StreamGap",
+                                                      "StreamData", "StreamData"]
+    assert [e.frame for e in events if isinstance(e, StreamData)] == [4, 5, 7, 9]
+    assert stream(events, C2S) == [DATA[:1000], 1000, DATA[2000:5000]]
+
+
+def test_segment_captured_after_its_ack_within_the_grace_is_not_lost() -> None:
+    """Capture order is not always wire order: data may show up just after the ACK for it."""
+    conv = Conversation()
+    hs = conv.handshake()
+    segs = chunks(conv, DATA[:3000], 1000)
+    ack_all = conv.segment(False)
+    events = feed_all([*hs, segs[0], segs[2], ack_all, UDP, segs[1]], ack_grace=2.5)
+    assert stream(events, C2S) == [DATA[:3000]]
+
+
+def test_ack_inside_a_hole_gives_up_only_the_acknowledged_part() -> None:
+    conv = Conversation()
+    hs = conv.handshake()
+    base = conv.seq[True]
+    segs = chunks(conv, DATA[:3000], 1000)
+    partial_ack = conv.segment(False, ack=base + 1400)
+    late = conv.segment(True, DATA[1400:2000], seq=base + 1400)
+    events = feed_all([*hs, segs[0], segs[2], partial_ack, UDP, late], ack_grace=0.5)
+    assert stream(events, C2S) == [DATA[:1000], 400, DATA[1400:3000]]
 
 
 def test_gap_before_fin_is_sized_by_the_fin() -> None:
@@ -271,8 +329,19 @@ def test_snapped_out_of_order_segment() -> None:
     conv = Conversation()
     hs = conv.handshake()
     segs = chunks(conv, DATA[:3000], 1000)
-    events = feed_all([*hs, segs[0], segs[2], segs[1][:40 + 10]])
+    events = feed_all([*hs, segs[0], segs[2], (segs[1][:40 + 10], 1040)])
     assert stream(events, C2S) == [DATA[:1010], 990, DATA[2000:3000]]
+    gap = next(e for e in events if isinstance(e, StreamGap))
+    assert gap.frame == 6  # at once, with the snapped record
+
+
+def test_ip_length_beyond_the_wire_length_is_not_a_gap() -> None:
+    """A record that says it is complete wins over an IP total length that claims more."""
+    conv = Conversation()
+    hs = conv.handshake()
+    seg = bytearray(conv.segment(True, b"abc"))
+    seg[2:4] = struct.pack("!H", 1000)
+    assert stream(feed_all([*hs, bytes(seg)]), C2S) == [b"abc"]
 
 
 def test_header_cut_by_snaplen_is_noted() -> None:
@@ -408,3 +477,48 @@ def test_any_delivery_order_within_the_bound_gives_the_same_stream(
     bound = len(payload) + sum(length for _, length in extra)  # all of it may wait
     events = feed_all([*hs, *order], max_buffered=bound)
     assert stream(events, C2S) == [payload]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), isn=st.integers(0, 2**32 - 1))
+def test_whatever_arrives_every_delivered_byte_is_true_and_every_direction_ends_once(
+    data: st.DataObject, isn: int
+) -> None:
+    """Random segments of one true byte stream — any order, loss, overlap, snaplen, stray ACKs,
+    FIN or RST anywhere — never yield a wrong byte, a wrong offset, or a missing/double end."""
+    truth = DATA[:3000]
+    conv = Conversation(client_isn=isn)
+    hs = conv.handshake()
+    base = isn + 1
+    frames: list[bytes | tuple[bytes, int]] = list(hs[: data.draw(st.integers(1, 3))])
+    for _ in range(data.draw(st.integers(0, 30))):
+        kind = data.draw(st.sampled_from(["data", "data", "data", "ack", "fin", "rst"]))
+        if kind == "data":
+            start = data.draw(st.integers(0, len(truth) - 1))
+            length = data.draw(st.integers(1, 600))
+            seg = conv.segment(True, truth[start : start + length], seq=base + start)
+            keep = data.draw(st.one_of(st.none(), st.integers(40, len(seg))))
+            frames.append(seg if keep is None else (seg[:keep], len(seg)))
+        elif kind == "ack":
+            frames.append(conv.segment(False, ack=base + data.draw(st.integers(-100, len(truth) + 100))))
+        elif kind == "fin":
+            frames.append(conv.segment(True, flags=FIN | ACK, seq=base + data.draw(st.integers(0, len(truth)))))
+        else:
+            frames.append(conv.segment(data.draw(st.booleans()), flags=RST | ACK))
+    events = feed_all(frames, max_buffered=data.draw(st.sampled_from([500, 5000, 10**6])),
+                      ack_grace=data.draw(st.sampled_from([0.0, 2.0, 100.0])))
+    ended: set[tuple[int, Direction]] = set()
+    offset = 0
+    for event in events:
+        key = (getattr(event, "flow", -1), getattr(event, "dir", None))
+        assert key not in ended, "an event after the direction's StreamEnd"
+        if isinstance(event, StreamEnd):
+            ended.add(key)  # type: ignore[arg-type]
+        elif isinstance(event, StreamData) and event.dir is C2S:
+            assert event.data and event.data == truth[offset : offset + len(event.data)]
+            offset += len(event.data)
+        elif isinstance(event, StreamGap) and event.dir is C2S:
+            assert event.size > 0
+            offset += event.size
+    flows = {e.flow for e in events if isinstance(e, FlowOpened)}
+    assert ended == {(f, d) for f in flows for d in (C2S, S2C)}

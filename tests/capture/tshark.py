@@ -30,14 +30,16 @@ def follow(path: Path, streams: int) -> list[dict[tuple[str, int], Stream]]:
     for n in range(streams):
         args += ["-z", f"follow,tcp,raw,{n}"]
     text = subprocess.run(args, capture_output=True, check=True, timeout=300).stdout
-    out: list[dict[tuple[str, int], Stream]] = []
+    out: list[dict[tuple[str, int], Stream]] = [{} for _ in range(streams)]
     for section in text.split(b"===================================================================\n"):
         if not section.startswith(b"Follow: tcp,raw"):
             continue
         nodes: list[tuple[str, int]] = []
         result: dict[tuple[str, int], Stream] = {}
         for line in section.splitlines():
-            if line.startswith(b"Node "):
+            if line.startswith(b"Filter: tcp.stream eq "):  # sections come in no set order
+                out[int(line.rsplit(b" ", 1)[1])] = result
+            elif line.startswith(b"Node "):
                 host, _, port = line.split(b": ", 1)[1].decode().rpartition(":")
                 nodes.append((host.strip("[]"), int(port)))
                 result[nodes[-1]] = []
@@ -46,7 +48,6 @@ def follow(path: Path, streams: int) -> list[dict[tuple[str, int], Stream]]:
                 chunk = bytes.fromhex(line.strip().decode())
                 missing = _MISSING.match(chunk)
                 _add(result[node], int(missing.group(1)) if missing else chunk)
-        out.append(result)
     return out
 
 

@@ -67,7 +67,9 @@ class ChunkWriter:
                 fmt = 2
             else:
                 fmt = 3
-        tfield = timestamp if fmt == 0 else (timestamp - last.timestamp if last else timestamp)
+        tfield = (
+            timestamp if fmt == 0 or last is None else (timestamp - last.timestamp) & 0xFFFFFFFF
+        )
         if fmt == 3:
             assert last is not None
             tfield = last.tfield
@@ -84,7 +86,9 @@ class ChunkWriter:
                 + struct.pack("<I", stream_id)
             )
         elif fmt == 1:
-            head = struct.pack(">I", field)[1:] + struct.pack(">I", len(body))[1:] + bytes([type_id])
+            head = (
+                struct.pack(">I", field)[1:] + struct.pack(">I", len(body))[1:] + bytes([type_id])
+            )
         elif fmt == 2:
             head = struct.pack(">I", field)[1:]
         else:
@@ -105,8 +109,16 @@ class ChunkWriter:
             last.timestamp = timestamp
         return out
 
-    def message(self, csid: int, type_id: int, stream_id: int, timestamp: int, body: bytes,
-                *, fmt: int | None = None) -> bytes:
+    def message(
+        self,
+        csid: int,
+        type_id: int,
+        stream_id: int,
+        timestamp: int,
+        body: bytes,
+        *,
+        fmt: int | None = None,
+    ) -> bytes:
         return b"".join(self.chunks(csid, type_id, stream_id, timestamp, body, fmt=fmt))
 
     def set_chunk_size(self, size: int, *, timestamp: int = 0) -> bytes:
@@ -117,6 +129,7 @@ class ChunkWriter:
 
 
 # -- bodies ------------------------------------------------------------------------------------
+
 
 def u32(value: int) -> bytes:
     return struct.pack(">I", value)
@@ -149,7 +162,9 @@ def aggregate(parts: list[tuple[int, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def shared_object(name: str, version: int, persistent: bool, events: list[tuple[int, bytes]]) -> bytes:
+def shared_object(
+    name: str, version: int, persistent: bool, events: list[tuple[int, bytes]]
+) -> bytes:
     out = bytearray(struct.pack(">H", len(name)) + name.encode())
     out += u32(version) + u32(2 if persistent else 0) + u32(0)
     for kind, data in events:
@@ -158,6 +173,7 @@ def shared_object(name: str, version: int, persistent: bool, events: list[tuple[
 
 
 # -- handshake ---------------------------------------------------------------------------------
+
 
 def plain_block(epoch: int = 0, seed: int = 1) -> bytes:
     rnd = hashlib.sha256(seed.to_bytes(8, "big")).digest() * (BLOCK_SIZE // 32)
@@ -199,8 +215,8 @@ def random_bytes(n: int, seed: int) -> bytes:
     return bytes(out[:n])
 
 
-
 # -- feeding -----------------------------------------------------------------------------------
+
 
 def feed(
     data: bytes,

@@ -7,6 +7,8 @@ import random
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from droidcap.rtmp.chunks import ChunkReader, Status
 from droidcap.rtmp.decoder import RtmpDecoder
@@ -78,7 +80,10 @@ def test_extended_timestamps_with_and_without_fmt3_repeat(repeat: bool) -> None:
     )
     msgs = messages(data)
     assert [m.timestamp for m in msgs] == [
-        base, base + 0x01000000, base + 0x02000000, base + 0x02000010
+        base,
+        base + 0x01000000,
+        base + 0x02000000,
+        base + 0x02000010,
     ]
     assert [m.fmt for m in msgs] == [0, 2, 3, 2]
     assert [m.length for m in msgs] == [300] * 4
@@ -99,8 +104,13 @@ def test_set_chunk_size_mid_stream_and_protocol_maximum() -> None:
     data += w.set_chunk_size(0x7FFFFFFF)
     data += w.message(4, 9, 1, 80, b"\x27" + b"x" * 100_000)
     msgs = messages(data)
-    assert [m.type_name for m in msgs] == ["video", "set_chunk_size", "video", "set_chunk_size",
-                                          "video"]
+    assert [m.type_name for m in msgs] == [
+        "video",
+        "set_chunk_size",
+        "video",
+        "set_chunk_size",
+        "video",
+    ]
     assert msgs[1].body.json_fields() == {"chunk_size": 4096}
     assert msgs[3].body.json_fields() == {"chunk_size": 0x7FFFFFFF}
     assert [m.length for m in msgs[::2]] == [1000, 10000, 100001]
@@ -226,3 +236,34 @@ def test_random_splits_of_a_generated_stream() -> None:
 
 def test_struct_sizes_match_the_spec() -> None:
     assert struct.calcsize(">BHBHB") == 7
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([2, 3, 4, 5, 63, 64, 319, 320, 65599]),
+            st.sampled_from([3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 20, 23]),
+            st.integers(0, 2**32 - 1),
+            st.binary(max_size=900),
+        ),
+        max_size=25,
+    ),
+    st.integers(1, 1000),
+    st.booleans(),
+    st.data(),
+)
+def test_generated_headers_round_trip(
+    messages: list[tuple[int, int, int, bytes]], chunk_size: int, repeat: bool, data: st.DataObject
+) -> None:
+    """Whatever the csids, types, timestamps (extended ones too), bodies and chunk size, every
+    message comes back with its header, in order, however the bytes are split."""
+    w = rtmpgen.ChunkWriter(ext_on_fmt3=repeat)
+    payload = w.set_chunk_size(chunk_size)
+    for csid, type_id, ts, body in messages:
+        payload += w.message(csid, type_id, 1, ts, body)
+    stream = HANDSHAKE + payload
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(stream) - 1), max_size=30))))
+    events = rtmpgen.feed(stream, role="server", cuts=cuts)[4:]
+    got = [(e.csid, e.type_id, e.timestamp, e.length, e.stream_id) for e in events]
+    assert got == [(c, t, ts, len(b), 1) for c, t, ts, b in messages]

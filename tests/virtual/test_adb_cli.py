@@ -130,8 +130,11 @@ def test_killing_local_adb_shell_kills_remote_command(adb_server: AdbServer,
                              env=adb_server.env())
     assert local.stdout is not None
     pid = int(local.stdout.readline())
-    alive = adb_server.run("shell", f"ps -A -o PID,NAME | grep -c sleep", serial=dev.serial)
-    assert alive.stdout.strip() == b"2"
+    deadline = time.monotonic() + 10
+    while adb_server.run("shell", "ps -A -o PID,NAME | grep -c sleep",
+                         serial=dev.serial).stdout.strip() != b"2":
+        assert time.monotonic() < deadline, "the remote sleeps did not start"
+        time.sleep(0.1)
     local.send_signal(signal.SIGKILL)
     local.wait()
     deadline = time.monotonic() + 10
@@ -165,3 +168,40 @@ def test_adb_root_refused_on_production_build(adb_server: AdbServer, virtual_dev
     res = adb_server.run("root", serial=dev.serial)
     assert res.stdout == b"adbd cannot run as root in production builds\n"
     assert adb_server.run("shell", "id -u", serial=dev.serial).stdout == b"2000\n"
+
+
+@BOTH_ADBS
+def test_hangup_kills_root_children_started_through_su(adb_server: AdbServer,
+                                                       virtual_device: Factory) -> None:
+    dev = virtual_device("magisk")
+    local = subprocess.Popen([adb_server.adb, "-P", str(adb_server.port), "-s", dev.serial,
+                              "exec-out", "su -c 'echo started; exec sleep 302'"],
+                             stdout=subprocess.PIPE, env=adb_server.env())
+    assert local.stdout is not None and local.stdout.readline() == b"started\n"
+    deadline = time.monotonic() + 10
+    while ["root", "sleep"] not in [line.split() for line in adb_server.run(
+            "shell", "ps -A -o USER,NAME", serial=dev.serial).stdout.decode().splitlines()]:
+        assert time.monotonic() < deadline, "the root sleep did not start"
+        time.sleep(0.1)
+    local.kill()
+    local.wait()
+    deadline = time.monotonic() + 10
+    while adb_server.run("shell", "pidof sleep", serial=dev.serial).returncode == 0:
+        assert time.monotonic() < deadline, "the root child survived the hang-up"
+        time.sleep(0.2)
+
+
+@BOTH_ADBS
+def test_pty_shell(adb_server: AdbServer, virtual_device: Factory) -> None:
+    dev = virtual_device()
+    res = adb_server.run("shell", "-t", "-t", "tty; echo $TERM", serial=dev.serial)
+    out = res.stdout.decode().replace("\r\n", "\n").splitlines()
+    assert out[0].startswith("/dev/pts/"), res
+    assert res.returncode == 0
+
+
+@BOTH_ADBS
+def test_shell_without_command_reads_stdin(adb_server: AdbServer, virtual_device: Factory) -> None:
+    dev = virtual_device()
+    res = adb_server.run("shell", serial=dev.serial, input=b"id -u\necho $PWD\nexit 3\n")
+    assert (res.returncode, res.stdout) == (3, b"2000\n/\n")

@@ -11,16 +11,15 @@ from __future__ import annotations
 import enum
 import os
 import pty
-import signal
 import struct
 import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from droidcap.virtual.procgroups import forget, kill_group
 from droidcap.virtual.transport import Stream
 
-KILL_GRACE_S = 1.0
 _V2_HEADER = struct.Struct("<BI")
 
 
@@ -71,25 +70,6 @@ def parse_shell_destination(destination: str) -> ShellRequest | None:
 Spawner = Callable[..., subprocess.Popen[bytes]]
 
 
-def kill_group(pgid: int) -> None:
-    """SIGHUP the group now and SIGKILL whatever is left after a grace period."""
-    try:
-        os.killpg(pgid, signal.SIGHUP)
-        os.killpg(pgid, signal.SIGCONT)
-    except (ProcessLookupError, PermissionError):
-        return
-
-    def finish() -> None:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    t = threading.Timer(KILL_GRACE_S, finish)
-    t.daemon = True
-    t.start()
-
-
 def run_shell(stream: Stream, request: ShellRequest, spawn: Spawner) -> None:
     """Run the request's command with ``spawn(command, stdin=, stdout=, stderr=, env_extra=)``
     and pump bytes both ways until it ends or the host hangs up."""
@@ -107,7 +87,8 @@ def run_shell(stream: Stream, request: ShellRequest, spawn: Spawner) -> None:
 def _run_shell(stream: Stream, request: ShellRequest, spawn: Spawner) -> None:
     if request.pty:
         master, slave = pty.openpty()
-        proc = spawn(request.command, stdin=slave, stdout=slave, stderr=slave, env_extra=request.env)
+        proc = spawn(request.command, stdin=slave, stdout=slave, stderr=slave, env_extra=request.env,
+                     tty=True)
         os.close(slave)
         out_fds = [(master, V2Packet.STDOUT)]
         in_fd: int | None = master
@@ -157,6 +138,7 @@ def _run_shell(stream: Stream, request: ShellRequest, spawn: Spawner) -> None:
         t.join()
     code = proc.wait()
     done.set()
+    forget(pgid)
     if master >= 0:
         os.close(master)
     for f in (proc.stdout, proc.stderr):
@@ -186,9 +168,11 @@ def _pump_in(stream: Stream, request: ShellRequest, fd: int | None,
     def write(data: bytes) -> None:
         if not stdin_open or fd is None:
             return
+        view = memoryview(data)
         try:
-            os.write(fd, data) if request.pty else (proc.stdin.write(data), proc.stdin.flush())  # type: ignore[union-attr]
-        except (OSError, ValueError):
+            while view:  # blocking writes: a slow reader holds back the host (flow control)
+                view = view[os.write(fd, view):]
+        except OSError:  # the command closed its stdin or exited
             pass
 
     while True:

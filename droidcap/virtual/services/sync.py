@@ -27,6 +27,8 @@ _SEND_V2 = struct.Struct("<4sII")
 _RECV_V2 = struct.Struct("<4sI")
 
 Resolver = Callable[[str], Path]
+#: uid/gid that files and directories created by SEND belong to (adbd's own uid); None: root.
+Owner = tuple[int, int] | None
 
 
 class _Out:
@@ -59,7 +61,7 @@ def _stat_v2(ident: bytes, st: os.stat_result | None, err: int) -> bytes:
                          st.st_gid, st.st_size, int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
 
 
-def run_sync(stream: Stream, resolve: Resolver) -> None:
+def run_sync(stream: Stream, resolve: Resolver, owner: Owner = None) -> None:
     reader = StreamReader(stream)
     out = _Out(stream)
     while True:
@@ -90,7 +92,7 @@ def run_sync(stream: Stream, resolve: Resolver) -> None:
         elif ident in (b"LIST", b"LIS2"):
             _list(out, resolve(path), v2=ident == b"LIS2")
         elif ident in (b"SEND", b"SND2"):
-            if not _send(reader, out, resolve, path, v2=ident == b"SND2"):
+            if not _send(reader, out, resolve, path, v2=ident == b"SND2", owner=owner):
                 return
         elif ident in (b"RECV", b"RCV2"):
             if ident == b"RCV2":
@@ -102,7 +104,7 @@ def run_sync(stream: Stream, resolve: Resolver) -> None:
                     _fail(out, "compression is not supported by this device")
                     out.flush()
                     continue
-            _recv(out, resolve(path))
+            _recv(out, resolve(path), owner)
         else:
             _fail(out, f"unknown sync command {ident!r}")
             out.flush()
@@ -143,7 +145,42 @@ def _list(out: _Out, hp: Path, *, v2: bool) -> None:
         out.add(_DENT_V1.pack(b"DONE", 0, 0, 0, 0))
 
 
-def _send(reader: StreamReader, out: _Out, resolve: Resolver, path: str, *, v2: bool) -> bool:
+def _allowed(st: os.stat_result, owner: Owner, bit: int) -> bool:
+    """Would adbd running as ``owner`` get ``bit`` (4 read, 2 write, 1 search; all
+    bits asked for must be granted) on this inode?
+    The daemon itself is root, so it checks the mode bits the way the kernel would for uid 2000."""
+    if owner is None:
+        return True
+    uid, gid = owner
+    shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+    return (st.st_mode >> shift) & bit == bit
+
+
+def _check_writable_parent(directory: Path, owner: Owner) -> None:
+    d = directory
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if os.statvfs(d).f_flag & os.ST_RDONLY:  # the kernel reports EROFS before EACCES
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    if not _allowed(os.stat(d), owner, 2 | 1):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+
+def _mkdirs(directory: Path, owner: Owner) -> None:
+    """Create missing parents, owned by adbd's uid like adbd's secure_mkdirs."""
+    missing = []
+    d = directory
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o775)
+        if owner is not None:
+            os.chown(d, *owner)
+
+
+def _send(reader: StreamReader, out: _Out, resolve: Resolver, path: str, *, v2: bool,
+          owner: Owner) -> bool:
     """Receive one file.  Errors are reported after the host's DONE (it only reads the status
     then), and a device-side failure still drains the data so the stream stays in sync."""
     if v2:
@@ -167,8 +204,11 @@ def _send(reader: StreamReader, out: _Out, resolve: Resolver, path: str, *, v2: 
     link_target = bytearray()
     is_link = stat.S_ISLNK(mode)
     try:
-        hp.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable_parent(hp.parent, owner)
+        _mkdirs(hp.parent, owner)
         if not is_link:
+            if hp.exists() and not _allowed(os.stat(hp), owner, 2):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             if hp.is_dir():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             fd = os.open(hp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -207,12 +247,16 @@ def _send(reader: StreamReader, out: _Out, resolve: Resolver, path: str, *, v2: 
             error = f"write failed: {err.strerror}"
     try:
         if fd >= 0:
+            if owner is not None:
+                os.fchown(fd, *owner)
             os.fchmod(fd, stat.S_IMODE(mode) or 0o644)
             os.close(fd)
         if error is None and is_link:
             if hp.is_symlink() or hp.exists():
                 hp.unlink()
             os.symlink(bytes(link_target).decode("utf-8", "surrogateescape"), hp)
+            if owner is not None:
+                os.lchown(hp, *owner)
         if error is None and not is_link:
             os.utime(hp, (mtime, mtime))
     except OSError as err:
@@ -224,9 +268,12 @@ def _send(reader: StreamReader, out: _Out, resolve: Resolver, path: str, *, v2: 
     return True
 
 
-def _recv(out: _Out, hp: Path) -> None:
+def _recv(out: _Out, hp: Path, owner: Owner) -> None:
     try:
         fd = os.open(hp, os.O_RDONLY | os.O_CLOEXEC)
+        if not _allowed(os.fstat(fd), owner, 4):
+            os.close(fd)
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     except OSError as err:
         _fail(out, f"open failed: {err.strerror}")
         return

@@ -1,0 +1,536 @@
+"""RtmpDecoder on real streams and generated ones: every message type, splits, attribution,
+aggregates, malformed bodies, end of stream, gaps and mid-connection starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from droidcap.rtmp import amf0
+from droidcap.rtmp.decoder import RtmpDecoder
+from droidcap.rtmp.events import (
+    Gap,
+    HandshakePart,
+    Message,
+    OversizeMessage,
+    Skipped,
+    Synchronised,
+)
+from tests.rtmp import rtmpgen
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+STREAMS = {
+    "fq_client": ("fq/client_stream", "client"),
+    "fq_server": ("fq/server_stream", "server"),
+    "ffmpeg_client": ("fq/ffmpeg_client_stream", "client"),
+    "ffmpeg_server": ("fq/ffmpeg_server_stream", "server"),
+    "wireshark_c2s": ("wireshark_sample_c2s.bin", "client"),
+    "wireshark_s2c": ("wireshark_sample_s2c.bin", "server"),
+}
+HANDSHAKE = b"\x03" + rtmpgen.plain_block(1) + rtmpgen.plain_block(2, seed=4)
+
+
+def load(name: str) -> tuple[bytes, str]:
+    path, role = STREAMS[name]
+    return (DATA / path).read_bytes(), role
+
+
+def msgs(events: list) -> list[Message]:
+    return [e for e in events if isinstance(e, Message)]
+
+
+def fields(events: list) -> list[dict]:
+    return [m.body.json_fields() for m in msgs(events)]
+
+
+def strip(message: Message) -> Message:
+    return dataclasses.replace(message, frame=0, time=0.0, uncertain=False)
+
+
+# -- real streams ----------------------------------------------------------------------------
+
+
+def test_fms_flash_server_stream() -> None:
+    data, role = load("fq_server")
+    events = rtmpgen.feed(data, role=role)
+    kinds = Counter((m.type_name, m.aggregate) for m in msgs(events))
+    assert kinds == {
+        ("audio", True): 354,
+        ("video", True): 90,
+        ("video", False): 11,
+        ("audio", False): 3,
+        ("user_control", False): 7,
+        ("command_amf0", False): 7,
+        ("set_chunk_size", False): 2,
+        ("data_amf0", False): 2,
+        ("window_ack_size", False): 1,
+        ("set_peer_bandwidth", False): 1,
+    }
+    assert not [e for e in events if isinstance(e, Skipped | Gap | Synchronised)]
+    commands = [f["command"] for f in fields(events) if "command" in f]
+    assert commands == [
+        "_result",
+        "onBWCheck",
+        "onBWCheck",
+        "_result",
+        "onStatus",
+        "onStatus",
+        "onStatus",
+    ]
+    result = next(f for f in fields(events) if f.get("command") == "_result")
+    assert result["args"][0]["fmsVer"] == "FMS/3,0,3,333"
+    assert result["args"][1]["code"] == "NetConnection.Connect.Success"
+    data_names = [f["name"] for f in fields(events) if "name" in f]
+    assert data_names == ["|RtmpSampleAccess", "onStatus"]
+    # the 10 KB onBWCheck comes in 85 chunks of 128
+    assert max(m.length for m in msgs(events) if m.type_id == 20) == 10827
+
+
+def test_aggregate_sub_messages_are_rebased_and_ordered() -> None:
+    data, role = load("fq_server")
+    agg = [m for m in msgs(rtmpgen.feed(data, role=role)) if m.aggregate]
+    assert {m.type_id for m in agg} == {8, 9}
+    assert all(m.stream_id == 1 and m.csid == 5 for m in agg)
+    # sub-message timestamps never go back by more than an audio/video interleave
+    stamps = [m.timestamp for m in agg]
+    assert all(b >= a - 1000 for a, b in itertools.pairwise(stamps))
+    assert stamps[-1] > 16000  # the stream plays ~16 s
+    assert {m.body.json_fields()["codec"] for m in agg} == {"Nellymoser", "Sorenson H.263"}
+
+
+def test_client_stream_control_and_commands() -> None:
+    data, role = load("fq_client")
+    events = rtmpgen.feed(data, role=role)
+    kinds = Counter(m.type_name for m in msgs(events))
+    assert kinds == {
+        "acknowledgement": 74,
+        "command_amf0": 12,
+        "user_control": 11,
+        "window_ack_size": 1,
+    }
+    connect = fields(events)[0]
+    assert connect["command"] == "connect" and connect["transaction_id"] == 1
+    assert connect["args"][0]["flashVer"] == "LNX 10,0,32,18"
+    acks = [f["sequence"] for f in fields(events) if "sequence" in f]
+    assert acks == sorted(acks) and acks[0] == 626175
+    pings = [f for f in fields(events) if f.get("event") == "ping_response"]
+    assert pings[0]["ping_timestamp"] == 397138595
+
+
+def test_ffmpeg_server_stream_ends_mid_message() -> None:
+    data, role = load("ffmpeg_server")
+    events = rtmpgen.feed(data, role=role)
+    last = events[-1]
+    assert isinstance(last, Skipped) and "stream ended" in last.reason
+    metadata = next(f for f in fields(events) if f.get("name") == "@setDataFrame")
+    assert metadata["values"][0] == "onMetaData"
+    assert metadata["values"][1]["audiosamplerate"] == 44100
+    audio = [m for m in msgs(events) if m.type_id == 8]
+    assert len(audio) == 410 and audio[0].body.json_fields()["codec"] == "AAC"
+    assert [m.timestamp for m in audio] == sorted(m.timestamp for m in audio)
+
+
+def test_wireshark_sample_user_control_type_8_and_split_connect() -> None:
+    c2s, _ = load("wireshark_c2s")
+    s2c, _ = load("wireshark_s2c")
+    client = rtmpgen.feed(c2s, role="client")
+    server = rtmpgen.feed(s2c, role="server")
+    connect = msgs(client)[0]
+    assert connect.length == 225  # more than 128: split over two chunks
+    assert connect.body.json_fields()["args"][0]["app"] == "StreamPlayer/"
+    odd = [f for f in fields(server) if f.get("event_type") == 8]
+    assert odd == [{"event": "unknown", "event_type": 8, "raw": "000000000000000107e934b0"}]
+    failed = fields(server)[-1]
+    assert failed["args"][1]["code"] == "NetStream.Play.Failed"
+    assert fields(client)[-1] == {
+        "event": "set_buffer_length",
+        "event_type": 3,
+        "event_stream_id": 1,
+        "buffer_length": 0,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_whole_vs_segments_vs_bytes(name: str) -> None:
+    data, role = load(name)
+    whole = rtmpgen.without_origin(rtmpgen.feed(data, role=role))
+    segments = rtmpgen.feed(data, role=role, cuts=list(range(1448, len(data), 1448)))
+    assert rtmpgen.without_origin(segments) == whole
+    if len(data) < 100_000:
+        bytewise = rtmpgen.feed(data, role=role, cuts=list(range(1, len(data))))
+        assert rtmpgen.without_origin(bytewise) == whole
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_splits(data: st.DataObject) -> None:
+    name = data.draw(
+        st.sampled_from(["fq_client", "wireshark_c2s", "wireshark_s2c", "ffmpeg_client"])
+    )
+    raw, role = load(name)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(raw) - 1), max_size=40))))
+    whole = rtmpgen.without_origin(rtmpgen.feed(raw, role=role))
+    assert rtmpgen.without_origin(rtmpgen.feed(raw, role=role, cuts=cuts)) == whole
+
+
+def test_frame_attribution_is_the_record_with_the_last_byte() -> None:
+    data, role = load("wireshark_c2s")
+    cuts = [1, 1537, 2000, 3073, 3100, 3300]
+    events = rtmpgen.feed(data, role=role, cuts=cuts)
+    parts = {e.part: e.frame for e in events if isinstance(e, HandshakePart)}
+    assert parts == {"C0": 1, "C1": 2, "C2": 4}
+    connect = msgs(events)[0]
+    assert connect.frame == 7 and connect.time == 6.0  # 3073 + 12 + 225 + 1 > 3300
+
+
+# -- message types -----------------------------------------------------------------------------
+
+
+def session(*messages: bytes) -> list:
+    return rtmpgen.feed(HANDSHAKE + b"".join(messages), role="server")[3:]
+
+
+def test_protocol_control_messages() -> None:
+    w = rtmpgen.ChunkWriter()
+    events = session(
+        w.message(2, 3, 0, 0, rtmpgen.u32(123456)),
+        w.message(2, 5, 0, 0, rtmpgen.u32(2500000)),
+        w.message(2, 6, 0, 0, rtmpgen.set_peer_bandwidth(2500000, 0)),
+        w.message(2, 6, 0, 0, rtmpgen.set_peer_bandwidth(10, 1)),
+        w.message(2, 6, 0, 0, rtmpgen.set_peer_bandwidth(10, 2)),
+        w.message(2, 6, 0, 0, rtmpgen.set_peer_bandwidth(10, 9)),
+        w.message(2, 2, 0, 0, rtmpgen.u32(7)),
+        w.message(2, 3, 0, 0, b"\0\0\0"),
+    )
+    assert fields(events) == [
+        {"sequence": 123456},
+        {"ack_window": 2500000},
+        {"bandwidth": 2500000, "limit_type": "hard"},
+        {"bandwidth": 10, "limit_type": "soft"},
+        {"bandwidth": 10, "limit_type": "dynamic"},
+        {"bandwidth": 10, "limit_type": "unknown(9)"},
+        {"abort_csid": 7},
+        {"malformed": "Acknowledgement body is 3 bytes, expected 4", "raw_head": "000000"},
+    ]
+
+
+def test_user_control_every_event_type() -> None:
+    w = rtmpgen.ChunkWriter()
+    bodies = [
+        rtmpgen.user_control(0, 1),
+        rtmpgen.user_control(1, 1),
+        rtmpgen.user_control(2, 1),
+        rtmpgen.user_control(3, 1, 3000),
+        rtmpgen.user_control(4, 1),
+        rtmpgen.user_control(6, 99),
+        rtmpgen.user_control(7, 99),
+        rtmpgen.user_control(31, 1),
+        rtmpgen.user_control(32, 1),
+        rtmpgen.user_control(8, raw=b"\0\0\0\0\0\0\0\x01"),
+        rtmpgen.user_control(3, 1),
+    ]
+    events = session(*(w.message(2, 4, 0, 0, b) for b in bodies))
+    assert fields(events) == [
+        {"event": "stream_begin", "event_type": 0, "event_stream_id": 1},
+        {"event": "stream_eof", "event_type": 1, "event_stream_id": 1},
+        {"event": "stream_dry", "event_type": 2, "event_stream_id": 1},
+        {
+            "event": "set_buffer_length",
+            "event_type": 3,
+            "event_stream_id": 1,
+            "buffer_length": 3000,
+        },
+        {"event": "stream_is_recorded", "event_type": 4, "event_stream_id": 1},
+        {"event": "ping_request", "event_type": 6, "ping_timestamp": 99},
+        {"event": "ping_response", "event_type": 7, "ping_timestamp": 99},
+        {"event": "buffer_empty", "event_type": 31, "event_stream_id": 1},
+        {"event": "buffer_ready", "event_type": 32, "event_stream_id": 1},
+        {"event": "unknown", "event_type": 8, "raw": "0000000000000001"},
+        {
+            "malformed": "User Control set_buffer_length body is 6 bytes, expected 10",
+            "raw_head": "000300000001",
+        },
+    ]
+
+
+def test_commands_data_and_amf3_variants() -> None:
+    w = rtmpgen.ChunkWriter()
+    meta = {"width": 640, "height": 360, "videocodecid": 7}
+    events = session(
+        w.message(
+            3, 20, 0, 0, rtmpgen.command("connect", 1, {"app": "live", "tcUrl": "rtmp://h/live"})
+        ),
+        w.message(3, 17, 0, 0, b"\x00" + rtmpgen.command("createStream", 2, None)),
+        w.message(5, 20, 1, 0, rtmpgen.command("publish", 0, None, "key", "live")),
+        w.message(4, 18, 1, 0, amf0.encode_values("@setDataFrame", "onMetaData", meta)),
+        w.message(4, 18, 1, 0, amf0.encode_values("|RtmpSampleAccess", False, False)),
+        w.message(4, 15, 1, 0, b"\x00" + amf0.encode_values("onMetaData", meta)),
+        w.message(
+            5,
+            20,
+            1,
+            0,
+            amf0.encode_values("onStatus", 0, None, {"code": "NetStream.Publish.Start"}),
+        ),
+    )
+    assert fields(events) == [
+        {
+            "command": "connect",
+            "transaction_id": 1,
+            "args": [{"app": "live", "tcUrl": "rtmp://h/live"}],
+        },
+        {"command": "createStream", "transaction_id": 2, "args": [None]},
+        {"command": "publish", "transaction_id": 0, "args": [None, "key", "live"]},
+        {"name": "@setDataFrame", "values": ["onMetaData", meta]},
+        {"name": "|RtmpSampleAccess", "values": [False, False]},
+        {"name": "onMetaData", "values": [meta]},
+        {
+            "command": "onStatus",
+            "transaction_id": 0,
+            "args": [None, {"code": "NetStream.Publish.Start"}],
+        },
+    ]
+    assert [m.type_name for m in msgs(events)][1] == "command_amf3"
+
+
+def test_shared_object_messages() -> None:
+    w = rtmpgen.ChunkWriter()
+    change = b"\x00\x01x" + amf0.encode_values(5) + b"\x00\x01y" + amf0.encode_values("z")
+    body = rtmpgen.shared_object(
+        "chat",
+        3,
+        True,
+        [(1, b""), (4, change), (9, b"\x00\x01x"), (6, amf0.encode_values("hi", 1))],
+    )
+    events = session(
+        w.message(3, 19, 0, 0, body),
+        w.message(3, 16, 0, 0, b"\x00" + body),
+        w.message(3, 19, 0, 0, body[:10]),
+    )
+    expected = {
+        "so_name": "chat",
+        "so_version": 3,
+        "persistent": True,
+        "so_events": [
+            {"type": "use", "type_id": 1},
+            {"type": "change", "type_id": 4, "data": {"x": 5, "y": "z"}},
+            {"type": "remove", "type_id": 9, "data": "x"},
+            {"type": "send_message", "type_id": 6, "data": ["hi", 1]},
+        ],
+    }
+    got = fields(events)
+    assert got[:2] == [expected, expected]
+    assert "malformed" in got[2]
+
+
+def test_malformed_amf_does_not_stop_the_stream() -> None:
+    w = rtmpgen.ChunkWriter()
+    good = rtmpgen.command("play", 0, None, "stream")
+    events = session(
+        w.message(3, 20, 0, 0, b"\x02\x00\x50abc"),  # string longer than the body
+        w.message(3, 20, 0, 0, amf0.encode_values(1.0, 2.0)),  # no command name
+        w.message(3, 20, 0, 0, good),
+    )
+    got = fields(events)
+    assert "malformed" in got[0] and got[0]["raw_head"] == "020050616263"
+    assert "malformed" in got[1]
+    assert got[2]["command"] == "play"
+
+
+def test_unknown_message_type() -> None:
+    w = rtmpgen.ChunkWriter()
+    events = session(w.message(3, 7, 0, 0, bytes(range(40))), w.message(3, 0, 0, 0, b""))
+    assert fields(events) == [
+        {"raw_length": 40, "raw_head": bytes(range(32)).hex()},
+        {"raw_length": 0, "raw_head": ""},
+    ]
+    assert msgs(events)[0].type_name == "unknown(7)"
+
+
+def test_aggregate_split_with_rebased_timestamps() -> None:
+    w = rtmpgen.ChunkWriter()
+    body = rtmpgen.aggregate(
+        [
+            (9, 5000, b"\x17\x01\0\0\0" + b"k" * 50),
+            (8, 5010, b"\xaf\x01" + b"a" * 20),
+            (9, 5040, b"\x27\x01\0\0\0" + b"p" * 30),
+            (18, 5040, amf0.encode_values("onCuePoint", {"t": 1})),
+        ]
+    )
+    events = session(w.message(6, 22, 1, 100, body), w.message(6, 22, 1, 200, body[:-30]))
+    subs = msgs(events)
+    assert [(m.type_id, m.timestamp, m.length, m.aggregate) for m in subs[:4]] == [
+        (9, 100, 55, True),
+        (8, 110, 22, True),
+        (9, 140, 35, True),
+        (18, 140, 29, True),
+    ]
+    assert subs[3].body.json_fields()["name"] == "onCuePoint"
+    assert all(m.stream_id == 1 and m.csid == 6 for m in subs)
+    # a cut aggregate: its complete sub-messages, then the aggregate itself, malformed
+    assert [(m.type_id, m.timestamp, m.aggregate) for m in subs[4:]] == [
+        (9, 200, True),
+        (8, 210, True),
+        (9, 240, True),
+        (22, 200, False),
+    ]
+    assert "runs past the body" in subs[-1].body.json_fields()["malformed"]
+
+
+def test_aggregate_with_extended_sub_timestamps() -> None:
+    w = rtmpgen.ChunkWriter()
+    body = rtmpgen.aggregate([(8, 0x01000005, b"\xaf\x01a"), (8, 0x01000010, b"\xaf\x01b")])
+    subs = msgs(session(w.message(4, 22, 1, 0x01000000, body)))
+    assert [m.timestamp for m in subs] == [0x01000000, 0x0100000B]
+
+
+def test_oversize_event_fields() -> None:
+    w = rtmpgen.ChunkWriter()
+    data = w.message(4, 9, 1, 77, b"\x17" + bytes(3000)) + w.message(4, 8, 1, 80, b"\xaf\x01")
+    events = rtmpgen.feed(HANDSHAKE + data, role="server", max_message_size=1000)[3:]
+    assert events[0] == OversizeMessage(
+        frame=1, time=0.0, csid=4, type_id=9, stream_id=1, length=3001, timestamp=77
+    )
+    assert isinstance(events[1], Message) and events[1].timestamp == 80
+
+
+# -- gaps and mid-connection ---------------------------------------------------------------------
+
+
+def _uniform_stream(seed: int, chunk_size: int, count: int = 60) -> tuple[bytes, int]:
+    """A session whose messages all use fmt 0 (so any suffix is decodable), mixed sizes."""
+    rng = random.Random(seed)
+    w = rtmpgen.ChunkWriter()
+    parts = [HANDSHAKE, w.set_chunk_size(chunk_size)]
+    for i in range(count):
+        kind = rng.choice(["audio", "video", "command", "ack"])
+        if kind == "audio":
+            parts.append(
+                w.message(
+                    4,
+                    8,
+                    1,
+                    i * 20,
+                    b"\xaf\x01" + rtmpgen.random_bytes(rng.randrange(50, 400), i),
+                    fmt=0,
+                )
+            )
+        elif kind == "video":
+            parts.append(
+                w.message(
+                    6,
+                    9,
+                    1,
+                    i * 20,
+                    b"\x27\x01\0\0\0" + rtmpgen.random_bytes(rng.randrange(100, 20000), i),
+                    fmt=0,
+                )
+            )
+        elif kind == "command":
+            parts.append(
+                w.message(
+                    5, 20, 1, i * 20, rtmpgen.command("onStatus", 0, None, {"code": f"c{i}"}), fmt=0
+                )
+            )
+        else:
+            parts.append(w.message(2, 3, 0, i * 20, rtmpgen.u32(i * 1000), fmt=0))
+    return b"".join(parts), len(HANDSHAKE) + len(parts[1])
+
+
+@pytest.mark.parametrize("chunk_size", [128, 4096, 60000, 1400])
+def test_mid_connection_suffix_matches_full_decode(chunk_size: int) -> None:
+    data, start = _uniform_stream(chunk_size, chunk_size)
+    full = [strip(m) for m in msgs(rtmpgen.feed(data, role="server"))]
+    rng = random.Random(chunk_size)
+    for _ in range(6):
+        cut = rng.randrange(start, len(data) * 3 // 4)
+        tail = data[cut:]
+        events = rtmpgen.feed(
+            tail, role="server", expect_handshake=False, cuts=list(range(1448, len(tail), 1448))
+        )
+        got = [strip(m) for m in msgs(events)]
+        assert got, cut
+        assert got == full[len(full) - len(got) :], cut
+        # what came before framing was found is reported as skipped bytes, not as messages
+        first_sync = next(i for i, e in enumerate(events) if isinstance(e, Synchronised))
+        assert all(isinstance(e, Skipped) for e in events[:first_sync])
+        # nothing is certain before a confirmed Synchronised
+        confirmed_at = next(
+            (i for i, e in enumerate(events) if isinstance(e, Synchronised) and e.confirmed),
+            len(events),
+        )
+        assert all(m.uncertain for m in msgs(events[:confirmed_at]))
+        assert not any(m.uncertain for m in msgs(events[confirmed_at:]))
+        if any(m.length > chunk_size for m in got[:-1]):
+            assert confirmed_at < len(events)
+            assert events[confirmed_at].chunk_size == chunk_size
+
+
+@pytest.mark.parametrize("name", ["fq_server", "fq_client", "wireshark_s2c", "ffmpeg_server"])
+def test_mid_connection_real_streams_give_a_subsequence(name: str) -> None:
+    data, role = load(name)
+    full = [strip(m) for m in msgs(rtmpgen.feed(data, role=role))]
+    rng = random.Random(name)
+    for _ in range(8):
+        cut = rng.randrange(3073, len(data) - 16)
+        tail = data[cut:]
+        events = rtmpgen.feed(
+            tail, role=role, expect_handshake=False, cuts=list(range(1448, len(tail), 1448))
+        )
+        got = iter(full)
+        for m in msgs(events):
+            assert strip(m) in got, (cut, m)  # in order, each one a real message
+        assert sum(e.size for e in events if isinstance(e, Skipped)) <= len(tail)
+
+
+def test_gap_then_resume() -> None:
+    data, _ = _uniform_stream(3, 4096)
+    full = msgs(rtmpgen.feed(data, role="server"))
+    lost_from, lost_to = len(data) // 2, len(data) // 2 + 5000
+    decoder = RtmpDecoder(role="server")
+    decoder.receive_data(data[:lost_from], frame=1, time=1.0)
+    events = list(decoder.events())
+    decoder.receive_gap(lost_to - lost_from, frame=2, time=2.0)
+    decoder.receive_data(data[lost_to:], frame=3, time=3.0)
+    decoder.receive_eof()
+    events += decoder.events()
+    gap_at = next(i for i, e in enumerate(events) if isinstance(e, Gap))
+    assert events[gap_at] == Gap(frame=2, time=2.0, size=5000)
+    before = [strip(m) for m in msgs(events[:gap_at])]
+    after = [strip(m) for m in msgs(events[gap_at:])]
+    stripped = [strip(m) for m in full]
+    assert before == stripped[: len(before)]
+    assert after and after == stripped[len(stripped) - len(after) :]
+    assert len(before) + len(after) >= len(full) - 4
+    sync = next(e for e in events[gap_at:] if isinstance(e, Synchronised))
+    assert sync.chunk_size == 4096 and sync.confirmed  # the chunk size survives a gap
+    assert not any(m.uncertain for m in msgs(events))
+
+
+def test_gap_inside_handshake() -> None:
+    data, _ = _uniform_stream(4, 128, count=20)
+    decoder = RtmpDecoder(role="server")
+    decoder.receive_data(data[:1000], frame=1, time=0.0)
+    decoder.receive_gap(500, frame=2, time=1.0)
+    decoder.receive_data(data[1500:], frame=3, time=2.0)
+    decoder.receive_eof()
+    events = list(decoder.events())
+    assert [type(e).__name__ for e in events[:3]] == ["HandshakePart", "Skipped", "Gap"]
+    assert msgs(events)  # messages found again after the lost handshake bytes
+
+
+def test_eof_reports_incomplete_handshake_and_header() -> None:
+    events = rtmpgen.feed(HANDSHAKE[:700], role="client")
+    assert isinstance(events[-1], Skipped) and events[-1].size == 699
+    w = rtmpgen.ChunkWriter()
+    events = rtmpgen.feed(
+        HANDSHAKE + w.message(3, 20, 0, 0, rtmpgen.command("x", 1))[:5], role="client"
+    )
+    assert isinstance(events[-1], Skipped) and events[-1].size == 5

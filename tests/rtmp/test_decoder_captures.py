@@ -1,0 +1,57 @@
+"""Cross-check against real nginx-rtmp / node-media-server captures: the publisher's own count
+of FLV tags it sent (tests/data/captures/MANIFEST.json) must equal the audio, video and data
+messages decoded from its upload direction."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from droidcap.decode import iter_items
+from droidcap.pipeline import DecodedEvent
+from droidcap.rtmp.events import Gap, Message, Skipped
+
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
+MANIFEST = json.loads((CAPTURES / "MANIFEST.json").read_text())["captures"]
+COMPLETE = sorted(
+    name
+    for name, facts in MANIFEST.items()
+    if not facts["starts_mid_connection"] and "gap" not in name
+)
+
+
+def upload(name: str) -> list:
+    """Events of the publisher's client-to-server direction."""
+    port = MANIFEST[name]["publisher"]["client_port"]
+    return [
+        item.event
+        for item in iter_items(CAPTURES / MANIFEST[name]["file"])
+        if isinstance(item, DecodedEvent)
+        and item.connection.client[1] == port
+        and item.dir.name == "C2S"
+    ]
+
+
+@pytest.mark.parametrize("name", COMPLETE)
+def test_publisher_tags_all_decoded(name: str) -> None:
+    events = upload(name)
+    counts = Counter(
+        str(e.type_id) for e in events if isinstance(e, Message) and e.type_id in (8, 9, 18)
+    )
+    assert counts == MANIFEST[name]["publisher"]["flv_tags_sent"]
+    assert not [e for e in events if isinstance(e, Skipped | Gap)]
+    assert not any(e.uncertain for e in events if isinstance(e, Message))
+
+
+def test_gap_capture_reports_the_gap_and_keeps_what_precedes() -> None:
+    events = upload("nginx_mtu1500_gap")
+    gaps = [e for e in events if isinstance(e, Gap)]
+    assert [g.size for g in gaps] == [3966]
+    media = [e for e in events if isinstance(e, Message) and e.type_id in (8, 9)]
+    sent = MANIFEST["nginx_mtu1500_gap"]["publisher"]["flv_tags_sent"]
+    assert 0 < len(media) < int(sent["8"]) + int(sent["9"])
+    timestamps = [m.timestamp for m in media if m.type_id == 9]
+    assert timestamps == sorted(timestamps)
