@@ -67,11 +67,11 @@ def measure(name: str, argv: list[str], *, stdout=subprocess.DEVNULL) -> Run:
 
 def make_capture(path: Path, seconds: int) -> int:
     """Record the standard benchmark scenario with the lab; returns the RTMP server port."""
-    from droidcap.lab.capture import record_session
+    from droidcap.lab import record_session
 
     recording = record_session(path, duration=seconds, players=2, realistic_mtu=True,
-                               video_bitrate="3M", size="1280x720")
-    return recording.port
+                               bitrate=3_000_000, width=640, height=360)
+    return recording.server_port
 
 
 def grow_capture(src: Path, dst: Path, min_bytes: int) -> int:

@@ -107,6 +107,9 @@ class RtmpExtractor:
         self._live: dict[int, _Live] = {}
         self._rejected: set[int] = set()
         self._connections = 0
+        # How many flows each endpoint takes part in: a listening server's endpoint is shared by
+        # its flows, a client's ephemeral port is not (used to tell roles when no SYN was seen).
+        self._endpoint_flows: dict[tuple[str, int], int] = {}
 
     @property
     def connections_found(self) -> int:
@@ -124,6 +127,8 @@ class RtmpExtractor:
             return self._hold(event)
         if type(event) is FlowOpened:
             self._pending[event.flow] = _Pending(opened=event)
+            for endpoint in (event.client, event.server):
+                self._endpoint_flows[endpoint] = self._endpoint_flows.get(endpoint, 0) + 1
             return []
         if type(event) is CaptureNote:
             return [event]
@@ -182,6 +187,12 @@ class RtmpExtractor:
     def _start(self, pending: _Pending, verdict: detect.Verdict) -> list[PipelineItem]:
         opened = pending.opened
         swapped = verdict.client_is_tcp_server
+        if not opened.syn_seen and not verdict.handshake:
+            # No SYN, no handshake: when one side's endpoint serves several flows, it is the server.
+            shared_client = self._endpoint_flows.get(opened.client, 0)
+            shared_server = self._endpoint_flows.get(opened.server, 0)
+            if shared_client != shared_server:
+                swapped = shared_client > shared_server
         client, server = (opened.server, opened.client) if swapped else (opened.client, opened.server)
         connection = Connection(
             conn=self._connections,

@@ -36,6 +36,14 @@ MILESTONES = (
     "closed",
 )
 
+# Commands that servers answer with onStatus, or often not at all, rather than _result/_error:
+# an unanswered one is normal and not reported as a problem.
+NO_RESULT_EXPECTED = frozenset({
+    "play", "play2", "publish", "deleteStream", "closeStream", "receiveAudio", "receiveVideo",
+    "seek", "pause", "releaseStream", "FCPublish", "FCUnpublish", "FCSubscribe", "FCUnsubscribe",
+    "getStreamLength",
+})
+
 CONNECT_FIELDS = ("app", "tcUrl", "flashVer", "swfUrl", "pageUrl", "type", "objectEncoding",
                   "audioCodecs", "videoCodecs", "capabilities", "fpad")
 
@@ -221,7 +229,7 @@ class _ConnState:
             conn=c.conn,
             client=endpoint_text(c.client),
             server=endpoint_text(c.server),
-            role=self.role,
+            role=self._role(),
             mid_connection=not c.handshake_seen,
             connect=self.connect,
             handshake=self._handshake(),
@@ -240,6 +248,18 @@ class _ConnState:
             first_time=self.first_time,
             last_time=self.last_time,
         )
+
+    def _role(self) -> str:
+        """play/publish decide; without them (mid-connection), the direction media flows in."""
+        if self.role != "unknown":
+            return self.role
+        def media(d: str) -> int:
+            return self.counts[d].get("audio", 0) + self.counts[d].get("video", 0)
+        if media("s2c") and not media("c2s"):
+            return "player"
+        if media("c2s") and not media("s2c"):
+            return "publisher"
+        return "unknown"
 
     def _handshake(self) -> HandshakeSummary | None:
         p = self.parts

@@ -11,7 +11,7 @@ APT_PACKAGES=(
   adb tcpdump tshark ffmpeg nginx libnginx-mod-rtmp rtmpdump
   qemu-user-static iproute2 ethtool procps psmisc
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  nodejs npm tmux
+  nodejs tmux binutils util-linux
 )
 # Only what `./dev demo` needs: the decoder is pure Python.
 APT_DEMO=(python3 python3-venv python3-pip)
@@ -57,6 +57,8 @@ need_venv() {
 need_npm() {
   # node-media-server: a second real RTMP server for the lab (chunk size 60000+).
   local dir="$ROOT/.lab/npm"
+  # NodeSource's nodejs ships npm and conflicts with Debian's npm package: only add it if missing.
+  command -v npm >/dev/null || need_apt npm
   if [ ! -d "$dir/node_modules/node-media-server" ]; then
     say "installing node-media-server into $dir"
     mkdir -p "$dir"
@@ -81,7 +83,9 @@ case "$cmd" in
   demo) need_apt "${APT_DEMO[@]}"; need_venv; exec "$VENV/bin/droidcap" demo "$@" ;;
   test) setup_all; run_pytest -m "not qemu_system" "$@" ;;
   test-fast) setup_all; run_pytest -m "not slow and not lab and not qemu_system" "$@" ;;
-  test-qemu) setup_all; run_pytest -m qemu_system "$@" ;;
+  test-qemu) setup_all; need_apt qemu-system-arm; run_pytest -m qemu_system "$@" ;;
+  check-tcpdump) exec bash tcpdump_bins/build.sh --check "$@" ;;
+  build-tcpdump) exec bash tcpdump_bins/build.sh "$@" ;;
   bench) setup_all; "$PY" bench/decode.py "$@" ;;
-  *) sed -n '2,9p' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
+  *) sed -n '2,11p' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
 esac

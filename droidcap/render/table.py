@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from droidcap.capture.events import Direction
 from droidcap.pipeline import DecodedEvent
 from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
-from droidcap.session import ConnectionSummary
+from droidcap.session import NO_RESULT_EXPECTED, ConnectionSummary
 
 LINES_CAP = 5_000
 ARROW = {Direction.C2S: "->", Direction.S2C: "<-"}
@@ -249,7 +249,7 @@ def _problems(s: ConnectionSummary) -> str:
         bits.append(f"{s.uncertain} message(s) inferred (uncertain)")
     if s.handshake and "mismatch" in (s.handshake.c2_echo, s.handshake.s2_echo):
         bits.append(f"handshake echo mismatch (C2 {s.handshake.c2_echo}, S2 {s.handshake.s2_echo})")
-    unanswered = [t.command for t in s.transactions if t.result is None]
+    unanswered = [t.command for t in s.transactions if t.result is None and t.command not in NO_RESULT_EXPECTED]
     if unanswered:
         bits.append("unanswered: " + ", ".join(unanswered[:5]))
     errors = [t.command for t in s.transactions if t.result == "_error"]
