@@ -73,6 +73,8 @@ class ConnectionEnded:
 
 PipelineItem = ConnectionFound | DecodedEvent | ConnectionEnded | CaptureNote
 
+_NOTHING: list[PipelineItem] = []  # returned, never mutated, when an event completes nothing
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -121,7 +123,12 @@ class RtmpExtractor:
             if live is not None:
                 decoder = live.decoders[event.dir]
                 decoder.receive_data(event.data, frame=event.frame, time=event.time)
-                return self._drain(live, event.dir, decoder)
+                events = decoder.events()
+                if not events:  # most segments complete nothing
+                    return _NOTHING
+                rtmp_dir = event.dir.reverse if live.swapped else event.dir
+                connection = live.connection
+                return [DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in events]
             if event.flow in self._rejected:
                 return []
             return self._hold(event)

@@ -71,6 +71,8 @@ def list_() -> None:
         records = registry.list_devices()
     except DroidcapError as err:
         raise _fail(err) from None
+    if not records:
+        typer.echo("no virtual devices running (start one with `droidcap virtual start`)", err=True)
     for rec in records:
         typer.echo(f"{rec.serial}\t{rec.profile}\t{rec.serialno}\tadb-port={rec.adb_port}\tpid={rec.pid}")
 

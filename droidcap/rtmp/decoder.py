@@ -23,7 +23,7 @@ it is a bug (the fuzz tests hold it to that).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Literal
 
@@ -128,15 +128,16 @@ class RtmpDecoder:
 
     # -- output ----------------------------------------------------------------------------
 
-    def events(self) -> Iterator[RtmpEvent]:
+    def events(self) -> Sequence[RtmpEvent]:
         """Decode what has been received and return the events, in stream order.
 
         A trailing :class:`~droidcap.rtmp.events.Skipped` is held back until the next call
         shows whether the skip goes on (runs of skips become one event); after
-        :meth:`receive_eof` nothing is held."""
+        :meth:`receive_eof` nothing is held.  A sequence, not a generator: most TCP segments
+        complete no chunk, and the caller on the hot path tests for emptiness cheaply."""
         buf = self._buf
         if self._wait and len(buf.data) - buf.pos < self._wait and not (self._gaps or self._eof):
-            return iter(())  # the next chunk is not complete yet
+            return ()  # the next chunk is not complete yet
         while True:
             end = len(buf.data)
             gap_at = None
@@ -156,7 +157,7 @@ class RtmpDecoder:
             self._out = [out.pop()]  # the next skip of the same kind may extend it
         else:
             self._out = []
-        return iter(out)
+        return out
 
     # -- phases: each returns True if it changed phase (so the next one should run) -----------
 
