@@ -1,6 +1,6 @@
 """Benchmark: droidcap decode against tshark and pyshark, measured in the same run.
 
-    .venv/bin/python bench/decode.py [--capture F] [--port P] [--big-gb 1.0] [--skip-pyshark]
+    .venv/bin/python bench/decode.py [--capture F] [--port P] [--big-gb 1.0] [--repeat 5] [--skip-pyshark]
 
 Without --capture it makes (or reuses, under bench/out/) a 60 s, 3 Mbit/s capture with 1500-byte
 segments, one publisher and two players, recorded from real nginx-rtmp and ffmpeg peers by the
@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, help="RTMP server port in --capture (for tshark's -d)")
     parser.add_argument("--seconds", type=int, default=60, help="length of the recorded scenario")
     parser.add_argument("--big-gb", type=float, default=0.0, help="also measure on a capture this large")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of droidcap and tshark (median kept)")
     parser.add_argument("--skip-pyshark", action="store_true", help="pyshark takes about a minute")
     args = parser.parse_args()
 
@@ -140,16 +141,24 @@ def main() -> None:
         raise SystemExit("--port is needed with --capture")
     size_mb = capture.stat().st_size / 1e6
 
-    runs = [
-        measure("droidcap decode --format ndjson", DROIDCAP + ["decode", str(capture), "--format", "ndjson"]),
-        measure("tshark -T fields", ["tshark", "-r", str(capture), "-o", "rtmpt.max_packet_size:16777216",
-                                     "-d", f"tcp.port=={port},rtmpt", "-Y", "rtmpt", "-T", "fields",
-                                     "-e", "frame.number", "-e", "rtmpt.header.typeid"]),
-    ]
+    commands = {
+        "droidcap decode --format ndjson": DROIDCAP + ["decode", str(capture), "--format", "ndjson"],
+        "tshark -T fields": ["tshark", "-r", str(capture), "-o", "rtmpt.max_packet_size:16777216",
+                             "-d", f"tcp.port=={port},rtmpt", "-Y", "rtmpt", "-T", "fields",
+                             "-e", "frame.number", "-e", "rtmpt.header.typeid"],
+    }
+    # Interleaved repeats, median kept: this VM's speed drifts by tens of percent from minute
+    # to minute, and both engines must see the same conditions.
+    samples: dict[str, list[Run]] = {name: [] for name in commands}
+    for _ in range(args.repeat):
+        for name, argv in commands.items():
+            samples[name].append(measure(name, argv))
+    runs = [sorted(found, key=lambda r: r.seconds)[len(found) // 2] for found in samples.values()]
     if not args.skip_pyshark:
         runs.append(measure("pyshark FileCapture", [sys.executable, "-c", PYSHARK_SNIPPET, str(capture), str(port)]))
 
     print(f"capture: {capture} ({size_mb:.1f} MB), RTMP port {port}")
+    print(f"median of {args.repeat} interleaved runs for droidcap and tshark, one for pyshark")
     print(f"{'engine':34} {'seconds':>9} {'peak MB':>9} {'rc':>3}")
     for run in runs:
         print(f"{run.name:34} {run.seconds:9.2f} {run.peak_mb:9.1f} {run.returncode:>3}")

@@ -66,11 +66,11 @@ def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
     if fmt == "json":
         write('{"events":[')
     track = tracker.feed
-    wants = selection.wants
+    wants = None if selection == DecodeFilter() else selection.wants
     for item in items:
         track(item)
         if type(item) is DecodedEvent:
-            if not wants(item):
+            if wants is not None and not wants(item):
                 continue
             if table is not None:
                 table.feed(item)

@@ -5,6 +5,7 @@ The field names are a contract documented in docs/ndjson.md; the tshark engine p
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from droidcap.pipeline import DecodedEvent
@@ -43,14 +44,21 @@ def _type_name(type_id: int) -> str:
     return MESSAGE_TYPE_NAMES.get(type_id, f"unknown({type_id})")
 
 
+@lru_cache(maxsize=4096)
+def _endpoints(client: tuple[str, int], server: tuple[str, int]) -> tuple[str, str]:
+    # Formatted once per connection, not once per message: this runs for every line of output.
+    return endpoint_text(client), endpoint_text(server)
+
+
 def event_record(item: DecodedEvent) -> dict[str, Any]:
     """The ndjson object for one decoded event."""
     c = item.connection
     ev = item.event
+    client, server = _endpoints(c.client, c.server)
     out: dict[str, Any] = {
         "conn": c.conn,
-        "client": endpoint_text(c.client),
-        "server": endpoint_text(c.server),
+        "client": client,
+        "server": server,
         "dir": item.dir.value,
         "frame": ev.frame,
         "time": ev.time,
