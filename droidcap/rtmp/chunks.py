@@ -18,9 +18,11 @@ Choices where peers or references differ (see docs/protocol-notes.md):
   (reported as skipped bytes).
 * A fmt 1 header for a csid never seen is normal from librtmp at the start of a connection
   (the state starts all zero: stream 0, timestamp 0).  After a gap or mid-connection it is
-  framed — it gives length and type — but its messages are reported as skipped until a fmt 0
-  header supplies the message stream id and absolute timestamp.  fmt 2/3 for such a csid cannot
-  even be framed: the reader stops with :attr:`Desync.UNKNOWN_CSID`.
+  framed — it gives length and type — and its messages are reported as :data:`MSG_INFERRED`
+  (stream id 0, timestamp accumulated from the deltas seen) until a fmt 0 header supplies the
+  message stream id and absolute timestamp (ffmpeg sends media with fmt 1/3 headers only).
+  fmt 2/3 for such a csid cannot even be framed: the reader stops with
+  :attr:`Desync.UNKNOWN_CSID`.
 
 Set Chunk Size and Abort act inside :meth:`ChunkReader.read` before the next chunk is read,
 because they change how that chunk is framed.
@@ -42,6 +44,7 @@ from droidcap.rtmp.control import MAX_CHUNK_SIZE
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MSG",
+    "MSG_INFERRED",
     "OVERSIZE",
     "SKIPPED",
     "VALID_TYPES",
@@ -67,6 +70,8 @@ Item = tuple[Any, ...]
 MSG = 0  # (MSG, end, csid, fmt, timestamp, type_id, stream_id, body)
 OVERSIZE = 1  # (OVERSIZE, end, csid, timestamp, type_id, stream_id, length)
 SKIPPED = 2  # (SKIPPED, end, size, reason)
+MSG_INFERRED = 3  # as MSG, for a csid whose fmt 0 header was not seen (stream id 0, timestamp
+# accumulated from fmt 1/2 deltas since the first header seen: both unknown in fact)
 
 _H3 = struct.Struct(">BH").unpack_from  # 3-byte big-endian field as (hi8, lo16)
 _H7 = struct.Struct(">BHBHB").unpack_from  # timestamp, length, type id
@@ -195,12 +200,12 @@ class ChunkReader:
         final: bool = False,
     ) -> tuple[int, Status]:
         """Read chunks from ``data[pos:end]``, appending items (:data:`MSG`, :data:`OVERSIZE`,
-        :data:`SKIPPED`) to ``out``.  Returns the position up to which bytes were consumed and
-        why it stopped.  After :attr:`Status.NEED_MORE`, :attr:`need` is how many bytes from
-        that position the next chunk needs at least (``final``: no byte will follow ``end``, so
-        fewer than 4 bytes after a fmt 3 header cannot be a repeated extended timestamp); after
-        :attr:`Status.DESYNC`,
-        :attr:`desync` says why and the position is the start of the chunk that did not fit.
+        :data:`SKIPPED`, :data:`MSG_INFERRED`) to ``out``.  Returns the position up to which
+        bytes were consumed and why it stopped.  After :attr:`Status.NEED_MORE`, :attr:`need` is
+        how many bytes from that position the next chunk needs at least (``final``: no byte will
+        follow ``end``, so fewer than 4 bytes after a fmt 3 header cannot be a repeated extended
+        timestamp); after :attr:`Status.DESYNC`, :attr:`desync` says why and the position is the
+        start of the chunk that did not fit.
 
         A chunk is consumed whole (header and payload) or not at all, so no state changes
         until its bytes are all there — except for a message being dropped for its size,
@@ -399,10 +404,18 @@ class ChunkReader:
     ) -> None:
         st.received = 0
         type_id = st.type_id
-        if not st.anchored:
-            out.append((SKIPPED, end, len(body), _UNANCHORED))
-            return
-        out.append((MSG, end, csid, st.fmt, st.timestamp, type_id, st.stream_id, body))
+        out.append(
+            (
+                MSG if st.anchored else MSG_INFERRED,
+                end,
+                csid,
+                st.fmt,
+                st.timestamp,
+                type_id,
+                st.stream_id,
+                body,
+            )
+        )
         if type_id == 1 and len(body) == 4:
             size = _U32(body, 0)[0]
             if 0 < size <= MAX_CHUNK_SIZE:
@@ -414,11 +427,6 @@ class ChunkReader:
                 if not target.dropping:
                     out.append((SKIPPED, end, target.received, "message aborted by the sender"))
                 self._drop(target)
-
-
-_UNANCHORED = (
-    "message on a chunk stream whose fmt 0 header was not seen (stream id and timestamp unknown)"
-)
 
 
 def _interrupted(csid: int, st: ChunkStream) -> str:

@@ -29,7 +29,15 @@ from typing import Literal
 
 from droidcap.rtmp import handshake, resync
 from droidcap.rtmp.buffer import StreamBuffer
-from droidcap.rtmp.chunks import DEFAULT_CHUNK_SIZE, MSG, OVERSIZE, ChunkReader, Item, Status
+from droidcap.rtmp.chunks import (
+    DEFAULT_CHUNK_SIZE,
+    MSG,
+    MSG_INFERRED,
+    OVERSIZE,
+    ChunkReader,
+    Item,
+    Status,
+)
 from droidcap.rtmp.events import (
     Body,
     Gap,
@@ -100,6 +108,9 @@ class RtmpDecoder:
         self._reader = self._new_reader(DEFAULT_CHUNK_SIZE, strict=False, from_start=True)
         self._confirmed = True  # False while framing rests on a guess: messages are uncertain
         self._known_chunk_size: int | None = None  # for a hunt: the size from before a gap
+        # csid -> message stream id from before the last gap or loss of framing: the best guess
+        # for messages on a csid whose fmt 0 header has not been seen since (still uncertain)
+        self._prior_stream_ids: dict[int, int] = {}
         self._skipped = 0  # bytes dropped by the current hunt, reported when it ends
         self._hunt_retry = 0  # absolute offset a waiting hunt needs data up to
         self._wait = 0  # CHUNKS: bytes needed past the read position before reading again
@@ -314,9 +325,12 @@ class RtmpDecoder:
         """Turn one reader item into events; False if it proves the framing wrong."""
         kind = item[0]
         frame, time = self._buf.origin(item[1])
-        if kind == MSG:
+        if kind == MSG or kind == MSG_INFERRED:
             _, _, csid, fmt, timestamp, type_id, stream_id, body = item
             uncertain = not self._confirmed
+            if kind == MSG_INFERRED:  # csid not anchored by a fmt 0 header since the hunt
+                uncertain = True
+                stream_id = self._prior_stream_ids.get(csid, 0)
             if type_id == 22:
                 self._aggregate(frame, time, csid, fmt, timestamp, stream_id, body, uncertain)
                 return True
@@ -472,6 +486,10 @@ class RtmpDecoder:
 
     def _report_pending(self, reason: str) -> None:
         reader = self._reader
+        prior = self._prior_stream_ids
+        for csid, st in reader.streams.items():
+            if st.anchored:
+                prior[csid] = st.stream_id
         for csid, st in reader.pending():
             self._skip_event(
                 st.received,

@@ -5,7 +5,11 @@ lost (a gap; the chunk size is known then, but no csid's header state survives).
 
 A *candidate* is an offset holding a plausible fmt 0 header: a real message type, a length the
 type allows, a small message stream id (found by a regular expression on the header's tail, so
-scanning a large media payload stays in C).  Each candidate is tried with each plausible chunk
+scanning a large media payload stays in C) — or a plausible fmt 1 media header (1-byte csid
+3..63, a timestamp delta below 65536, type 8 with a length below 65536 or type 9): ffmpeg sends
+media with fmt 1 and fmt 3 headers only, so after a gap its upload has no fmt 0 header at all.
+A fmt 1 candidate says less, so its walk must show more (:meth:`_Walk.convincing_media`).
+Each candidate is tried with each plausible chunk
 size by running a strict :class:`~droidcap.rtmp.chunks.ChunkReader` over the bytes after it and
 scoring what it frames: each message start and each fmt 3 continuation counts one (a
 continuation landing exactly one chunk size after its message started also proves the chunk
@@ -20,7 +24,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from droidcap.rtmp.chunks import MSG, ChunkReader, Desync, Item, Status, plausible_header
+from droidcap.rtmp.chunks import (
+    MSG,
+    MSG_INFERRED,
+    ChunkReader,
+    Desync,
+    Item,
+    Status,
+    plausible_header,
+)
 from droidcap.rtmp.messages import Malformed, parse_body
 
 __all__ = ["COMMON_CHUNK_SIZES", "MAX_HEADER", "Found", "Wait", "hunt", "plausible_start"]
@@ -68,6 +80,10 @@ _CANDIDATE = re.compile(
 # then matching the whole header 7, 8 or 9 bytes earlier is five times faster than trying the
 # whole pattern at every offset of a large media payload.
 _TAIL = re.compile(_TYPES + rb"[\x00-\xff]{2}\x00\x00")
+# fmt 1 media header on a 1-byte csid 3..63: delta < 65536, audio length < 65536
+_MEDIA = re.compile(
+    rb"[\x43-\x7f]\x00[\x00-\xff]{2}(?:\x00[\x00-\xff]{2}\x08|[\x00-\xff]{3}\x09)"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +117,8 @@ def hunt(
     before a gap (tried alone and trusted), None mid-connection.  ``final``: no more data will
     come, judge on what is there."""
     for p in _candidates(data, start, end):
-        if _shadowed(data, p, end):
+        media = data[p] & 0xC0 == 0x40  # a fmt 1 candidate
+        if not media and _shadowed(data, p, end):
             continue
         best: tuple[tuple[bool, int], int] | None = None  # ((proven, score), chunk size)
         undecided = False  # some chunk size needs more data to show what it frames
@@ -113,7 +130,7 @@ def hunt(
                 continue  # one continuation byte at an odd distance is chance, not proof
             if not walk.complete:
                 undecided = True
-            if walk.convincing(final):
+            if walk.convincing_media() if media else walk.convincing(final):
                 rank = (chunk_size is not None or walk.proven, walk.score)
                 if best is None or rank > best[0]:
                     best = (rank, size)
@@ -125,8 +142,15 @@ def hunt(
 
 
 def _candidates(data: bytes | bytearray, start: int, end: int) -> list[int]:
-    """Offsets in ``data[start:end]`` where a plausible fmt 0 header starts, in order."""
+    """Offsets in ``data[start:end]`` where a plausible fmt 0 or fmt 1 media header starts, in
+    order."""
     found: set[int] = set()
+    media = _MEDIA.search
+    q = start
+    while (m := media(data, q, end)) is not None:  # overlapping matches too
+        q = m.start()
+        found.add(q)
+        q += 1
     search = _TAIL.search
     match = _CANDIDATE.match
     q = start + 7
@@ -165,7 +189,7 @@ def _chunk_sizes(
     hlen = 1 if b0 & 0x3F > 1 else (2 if b0 & 0x3F == 0 else 3)
     length = (data[p + hlen + 3] << 16) | (data[p + hlen + 4] << 8) | data[p + hlen + 5]
     if length > sizes[1] and length <= max_size:
-        body = p + hlen + 11
+        body = p + hlen + (7 if b0 & 0xC0 else 11)
         marker = data[p : p + hlen]
         cont = bytes([0xC0 | b0]) + marker[1:]
         found = 0
@@ -197,6 +221,11 @@ class _Walk:
             return True
         return final and (self.starts >= 2 or self.checked > 0)
 
+    def convincing_media(self) -> bool:
+        """For a fmt 1 candidate (no stream id, no parsed body to vouch for it): three messages
+        framed back to back, or two and a continuation exactly one chunk size on."""
+        return self.starts >= 3 or self.starts >= 2 and self.continuations > 0
+
 
 def _walk(
     data: bytes | bytearray, p: int, end: int, chunk_size: int, max_size: int
@@ -212,7 +241,7 @@ def _walk(
         return None
     checked = 0
     for item in out:
-        if item[0] == MSG and item[5] in _CHECKED_TYPES:
+        if (item[0] == MSG or item[0] == MSG_INFERRED) and item[5] in _CHECKED_TYPES:
             if isinstance(parse_body(item[5], item[7]), Malformed):
                 return None
             checked += 1

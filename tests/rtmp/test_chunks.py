@@ -267,3 +267,24 @@ def test_generated_headers_round_trip(
     events = rtmpgen.feed(stream, role="server", cuts=cuts)[4:]
     got = [(e.csid, e.type_id, e.timestamp, e.length, e.stream_id) for e in events]
     assert got == [(c, t, ts, len(b), 1) for c, t, ts, b in messages]
+
+
+def test_fmt1_on_an_unseen_csid_is_framed_and_inferred_until_fmt0() -> None:
+    from droidcap.rtmp.chunks import MSG, MSG_INFERRED
+
+    a, b = audio(200, 1), audio(150, 2)
+    data = b"\x44\x00\x00\x17\x00\x00\xc8\x08" + a  # fmt 1, csid 4: delta 23, 200 bytes, audio
+    data += b"\xc4" + a  # fmt 3: a new message, same length, same delta
+    data += b"\x04\x00\x01\x00\x00\x00\x96\x08\x01\x00\x00\x00" + b  # fmt 0: ts 256, stream 1
+    data += b"\xc4" + b
+    reader = ChunkReader(chunk_size=4096, max_message_size=1 << 20, max_partial=1 << 21)
+    out: list = []
+    pos, status = reader.read(data, 0, len(data), out)
+    assert (pos, status) == (len(data), Status.NEED_MORE)
+    assert [item[:7] for item in out] == [
+        (MSG_INFERRED, 208, 4, 1, 23, 8, 0),  # timestamp: the deltas seen; stream id unknown
+        (MSG_INFERRED, 409, 4, 3, 46, 8, 0),
+        (MSG, 571, 4, 0, 256, 8, 1),
+        (MSG, 722, 4, 3, 512, 8, 1),
+    ]
+    assert [item[7] for item in out] == [a, a, b, b]

@@ -87,3 +87,21 @@ def test_plain_generated_handshake() -> None:
     c2s = b"\x03" + rtmpgen.plain_block(5)
     s2c = b"\x03" + rtmpgen.plain_block(6) + rtmpgen.plain_block(5)
     assert detect.recognise(c2s, s2c) == Verdict(is_rtmp=True, handshake=True)
+
+
+def test_mid_connection_fmt1_only_media_is_rtmp() -> None:
+    # an ffmpeg publisher's upload after its first messages: fmt 1/3 media headers only, no
+    # command; the server sends nothing in return (no evidence either way for the roles)
+    w = rtmpgen.ChunkWriter(chunk_size=4096)
+    parts = []
+    for i in range(60):
+        if i % 3 == 2:
+            body = b"\x27\x01" + rtmpgen.random_bytes(500 + 37 * i, i)
+            parts.append(w.message(6, 9, 1, 40 * i, body))
+        else:
+            parts.append(w.message(4, 8, 1, 23 * i, b"\xaf\x01" + rtmpgen.random_bytes(180 + i, i)))
+    data = b"".join(parts)
+    cut = data.index(b"\x44", len(parts[0]) + len(parts[1]) + len(parts[2]) + 100)
+    upload = data[cut - 3 :][: detect.ENOUGH]  # mid-chunk start
+    assert detect.recognise(upload, b"") == Verdict(is_rtmp=True, handshake=False)
+    assert detect.recognise(upload[:100], b"") is None  # not enough to tell yet
