@@ -13,6 +13,7 @@ import adbutils
 import pytest
 
 from droidcap.decode import iter_items
+from droidcap.lab.errors import LabTimeoutError
 from droidcap.lab.nginx import NginxRtmp
 from droidcap.lab.procs import ProcessRegistry
 from droidcap.lab.publishers import Publisher, PublisherSpec, start_ffmpeg_publisher
@@ -56,7 +57,7 @@ def test_am_start_plays_as_the_app_and_force_stop_ends_it(
     d = adbutils.AdbClient(host="127.0.0.1", port=adb_server.port).device(dev.serial)
     out = d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()} -n {PLAYER}/.gui.video.VideoPlayerActivity")
     assert out == f"Starting: Intent {{ act=android.intent.action.VIEW dat={nginx.url()} cmp={PLAYER}/.gui.video.VideoPlayerActivity }}"
-    nginx.wait_playing("test")
+    _wait_playing(nginx, d)
     assert _play_connect_lines(nginx, PLAYER), nginx.log_text()[-2000:]
     pid = d.shell(f"pidof {PLAYER}")
     ps = d.shell("ps -A -o USER,PID,NAME")
@@ -97,7 +98,7 @@ def test_full_capture_rehearsal(adb_server: AdbServer, virtual_device: Factory,
     assert ["root", str(tcpdump_pid), "tcpdump"] in ps
 
     d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()} -n {PLAYER}/.Player")
-    nginx.wait_playing("test")
+    _wait_playing(nginx, d)
     time.sleep(2.0)  # let some media flow
     d.shell(f"am force-stop {PLAYER}")
     r = d.shell2(["su", "-c", f"kill -INT {tcpdump_pid}"], v2=True)
@@ -149,9 +150,10 @@ def test_two_devices_capture_only_their_own_lab(adb_server: AdbServer, virtual_d
     for _tag, _nginx, d in runs:
         _wait(lambda d=d: "listening on" in d.shell("cat /data/local/tmp/t.log"), "tcpdump")
     for _tag, nginx, d in runs:
-        d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()}")
-    for _tag, nginx, _d in runs:
-        nginx.wait_playing("test")
+        started = d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()}")
+        assert "Starting: Intent" in started and "Error" not in started, started
+    for _tag, nginx, d in runs:
+        _wait_playing(nginx, d)
     time.sleep(1.0)
     for tag, nginx, d in runs:
         pid = d.shell("pidof tcpdump").strip()
@@ -165,3 +167,13 @@ def test_two_devices_capture_only_their_own_lab(adb_server: AdbServer, virtual_d
                                capture_output=True, text=True, timeout=60, check=True).stdout.split()
         other = next(n for t, n, _ in runs if t != tag)
         assert str(nginx.port) in ports and str(other.port) not in ports
+
+
+def _wait_playing(nginx: NginxRtmp, d: adbutils.AdbDevice) -> None:
+    """Wait for the app's player to reach nginx.  30 s: in the full suite two libx264 publishers,
+    two players and two tcpdumps share 2 cores; a timeout shows the players' own logs."""
+    try:
+        nginx.wait_playing("test", timeout=30.0)
+    except LabTimeoutError as err:
+        logs = d.shell(["su", "-c", "cat /data/data/*/player.log; ps -A"])
+        raise AssertionError(f"{err}\nplayer logs and processes on the device:\n{logs}") from None
