@@ -12,7 +12,6 @@ Wire format: 4-byte little-endian length + JSON, both ways; the first request ma
 
 from __future__ import annotations
 
-import array
 import json
 import logging
 import os
@@ -28,37 +27,17 @@ from typing import Any
 from droidcap.errors import DeviceError
 from droidcap.virtual.procgroups import register_child
 from droidcap.virtual.profile import DeviceProfile, RootMethod
+from droidcap.virtual.toolbox import FRAME_LEN, read_exact, send_msg
 
 log = logging.getLogger(__name__)
 SOCKET_DEVICE_PATH = "/system/socket/droidcap"
-_LEN = struct.Struct("<I")
-
-
-def send_msg(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
-    data = json.dumps(obj).encode()
-    payload = _LEN.pack(len(data)) + data
-    if fds:
-        sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        sock.sendall(payload)
-
-
 def recv_msg(sock: socket.socket) -> tuple[Any, list[int]] | None:
-    head, fds, _flags, _addr = socket.recv_fds(sock, _LEN.size, 8)
-    if not head:
+    """A message framed by :func:`~droidcap.virtual.toolbox.send_msg`, with any descriptors."""
+    head, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
+    head = read_exact(sock, FRAME_LEN.size, head) if head else None
+    body = None if head is None else read_exact(sock, FRAME_LEN.unpack(head)[0])
+    if body is None:
         return None
-    while len(head) < _LEN.size:
-        more = sock.recv(_LEN.size - len(head))
-        if not more:
-            return None
-        head += more
-    (n,) = _LEN.unpack(head)
-    body = b""
-    while len(body) < n:
-        more = sock.recv(n - len(body))
-        if not more:
-            return None
-        body += more
     return json.loads(body), list(fds)
 
 

@@ -41,7 +41,7 @@ def _uid() -> int:
 
 
 BROKER = "/system/socket/droidcap"
-_LEN = struct.Struct("<I")
+FRAME_LEN = struct.Struct("<I")
 
 
 def _broker_connect() -> socket.socket:
@@ -50,35 +50,39 @@ def _broker_connect() -> socket.socket:
     return sock
 
 
-def _send(sock: socket.socket, obj: object, fds: list[int] | None = None) -> None:
+def send_msg(sock: socket.socket, obj: object, fds: list[int] | None = None) -> None:
+    """One framed JSON message (4-byte little-endian length, then the JSON), with file
+    descriptors attached when given.  The broker imports this framing from here: this file must
+    stay standalone inside the device, so it is the one place the wire format is written."""
     data = json.dumps(obj).encode()
-    payload = _LEN.pack(len(data)) + data
+    payload = FRAME_LEN.pack(len(data)) + data
     if fds:
         sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
     else:
         sock.sendall(payload)
 
 
-def _recv(sock: socket.socket) -> dict | None:
-    head = b""
-    while len(head) < _LEN.size:
-        more = sock.recv(_LEN.size - len(head))
+def read_exact(sock: socket.socket, n: int, head: bytes = b"") -> bytes | None:
+    """``head`` completed to ``n`` bytes from ``sock``; None if the peer closed first."""
+    while len(head) < n:
+        more = sock.recv(n - len(head))
         if not more:
             return None
         head += more
-    (n,) = _LEN.unpack(head)
-    body = b""
-    while len(body) < n:
-        more = sock.recv(n - len(body))
-        if not more:
-            return None
-        body += more
-    return json.loads(body)
+    return head
+
+
+def _recv(sock: socket.socket) -> dict | None:
+    head = read_exact(sock, FRAME_LEN.size)
+    if head is None:
+        return None
+    body = read_exact(sock, FRAME_LEN.unpack(head)[0])
+    return None if body is None else json.loads(body)
 
 
 def _ask(request: dict) -> dict:
     with _broker_connect() as sock:
-        _send(sock, request)
+        send_msg(sock, request)
         return _recv(sock) or {"error": "no answer from the device"}
 
 
@@ -216,7 +220,7 @@ def _exec_as_root(argv: list[str]) -> int:
     except OSError as err:
         _err(f"su: cannot reach the su daemon: {err.strerror}")
         return 1
-    _send(sock, {"op": "su", "argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}, [0, 1, 2])
+    send_msg(sock, {"op": "su", "argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}, [0, 1, 2])
     first = _recv(sock)
     if first is None or "error" in first:
         _err((first or {}).get("error", "su: no answer"))
@@ -224,7 +228,7 @@ def _exec_as_root(argv: list[str]) -> int:
 
     def relay(signum: int, _frame: object) -> None:
         try:
-            _send(sock, {"signal": signum})
+            send_msg(sock, {"signal": signum})
         except OSError:
             pass
 
