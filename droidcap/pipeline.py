@@ -9,7 +9,6 @@ still decode.  Until a flow is recognised its first bytes are held (bounded by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from droidcap.capture.events import (
@@ -255,12 +254,3 @@ class RtmpExtractor:
         rtmp_dir = live.rtmp_dir(tcp_dir)
         connection = live.connection
         return [DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in decoder.events()]
-
-
-def extract(flow_events: Iterable[FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote], *,
-            max_message_size: int = 16 * 1024 * 1024) -> Iterator[PipelineItem]:
-    """Run a whole sequence of flow events through an :class:`RtmpExtractor`."""
-    extractor = RtmpExtractor(max_message_size=max_message_size)
-    for event in flow_events:
-        yield from extractor.feed(event)
-    yield from extractor.finish()
