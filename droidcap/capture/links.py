@@ -26,11 +26,19 @@ _AF_INET6 = frozenset((10, 24, 28, 30))
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkLayer:
-    """One supported link type: its name (for messages) and its IP-offset function."""
+    """One supported link type: its name (for messages) and its IP-offset function.
+
+    ``ethertype_at``/``ip_at``: for link layers whose header has a fixed size and an EtherType
+    field at a fixed place (Ethernet without VLAN tags, Linux SLL and SLL2), where those are.  The
+    TCP layer reads link, IPv4 and TCP headers of such frames with one ``struct`` call and falls
+    back to :attr:`ip_offset` for everything else (VLAN tags, IPv6, IP options).
+    """
 
     linktype: int
     name: str
     ip_offset: Callable[[bytes], int]
+    ethertype_at: int | None = None
+    ip_at: int | None = None
 
 
 LINK_LAYERS: dict[int, LinkLayer] = {}
@@ -52,11 +60,15 @@ _OTHER_NAMES = {
 }
 
 
-def register(linktype: int, name: str) -> Callable[[Callable[[bytes], int]], Callable[[bytes], int]]:
+def register(
+    linktype: int, name: str, *, ethertype_at: int | None = None, ip_at: int | None = None
+) -> Callable[[Callable[[bytes], int]], Callable[[bytes], int]]:
     """Decorator: make ``fn`` the IP-offset function of ``linktype``."""
 
     def add(fn: Callable[[bytes], int]) -> Callable[[bytes], int]:
-        LINK_LAYERS[linktype] = LinkLayer(linktype=linktype, name=name, ip_offset=fn)
+        LINK_LAYERS[linktype] = LinkLayer(
+            linktype=linktype, name=name, ip_offset=fn, ethertype_at=ethertype_at, ip_at=ip_at
+        )
         return fn
 
     return add
@@ -90,7 +102,7 @@ def _after_ethertype(data: bytes, etype: int, off: int) -> int:
     return off if etype == _ETHERTYPE_IPV4 or etype == _ETHERTYPE_IPV6 else -1
 
 
-@register(1, "ETHERNET")
+@register(1, "ETHERNET", ethertype_at=12, ip_at=14)
 def _ethernet(data: bytes) -> int:
     if len(data) < 14:
         return -1
@@ -100,7 +112,7 @@ def _ethernet(data: bytes) -> int:
     return _after_ethertype(data, etype, 14)
 
 
-@register(113, "LINUX_SLL")
+@register(113, "LINUX_SLL", ethertype_at=14, ip_at=16)
 def _linux_sll(data: bytes) -> int:
     # 16 bytes: packet type, ARPHRD type, address length, 8 address bytes, protocol (big-endian).
     if len(data) < 16:
@@ -108,7 +120,7 @@ def _linux_sll(data: bytes) -> int:
     return _after_ethertype(data, (data[14] << 8) | data[15], 16)
 
 
-@register(276, "LINUX_SLL2")
+@register(276, "LINUX_SLL2", ethertype_at=0, ip_at=20)
 def _linux_sll2(data: bytes) -> int:
     # 20 bytes, protocol first: protocol, reserved, interface index, ARPHRD type, packet type,
     # address length, 8 address bytes.

@@ -49,15 +49,20 @@ from droidcap.capture.events import (
     StreamGap,
 )
 from droidcap.capture.ip import locate_tcp
-from droidcap.capture.links import LINK_LAYERS, unsupported
+from droidcap.capture.links import LINK_LAYERS, LinkLayer, unsupported
 from droidcap.capture.pcap import RawRecord
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_IPPROTO_TCP = 6
 _MASK32 = 0xFFFFFFFF
 _NEVER = float("inf")
 _HALF32 = 0x80000000
 # source port, destination port, sequence, acknowledgement, data offset + flags
 _TCP = Struct("!HHIIH")
+# After the EtherType: an IPv4 header's version/IHL, total length, flags + fragment offset,
+# protocol, addresses; then the TCP fields above.  See _link_path.
+_IPV4_TCP = "BxH2xHxB2x8sHHIIH"
+_ETHERTYPE_IPV4 = 0x0800
 _C2S, _S2C = Direction.C2S, Direction.S2C
 
 Output = list[FlowEvent | CaptureNote]
@@ -71,6 +76,23 @@ _set_flow, _set_dir, _set_data, _set_frame, _set_time = (
 def _not_ip(data: bytes) -> int:
     """The IP offset of records whose link type is skipped: none."""
     return -1
+
+
+# How the hot path reads one link type: (unpack of link + IPv4 + TCP headers in one call, or
+# None; offset of the IP header for that unpack; bytes that unpack needs; the IP-offset function
+# for every other frame).
+_LinkPath = tuple[Callable[[bytes], tuple] | None, int, int, Callable[[bytes], int]]
+
+
+def _link_path(layer: LinkLayer) -> _LinkPath:
+    """A fixed-size link header with an EtherType at a fixed place gets a one-call unpack of
+    EtherType, IPv4 and TCP header fields: most captured frames are Ethernet or SLL/SLL2, IPv4
+    without options, TCP — three Python-level parsing steps become one C call."""
+    if layer.ethertype_at is None or layer.ip_at is None:
+        return None, 0, 0, layer.ip_offset
+    pad = layer.ip_at - layer.ethertype_at - 2
+    fast = Struct(f"!{layer.ethertype_at}xH{pad}x{_IPV4_TCP}")
+    return fast.unpack_from, layer.ip_at, layer.ip_at + 40, layer.ip_offset
 
 
 def stream_data(flow: int, direction: Direction, data: bytes, frame: int, time: float) -> StreamData:
@@ -152,7 +174,7 @@ class TcpReassembler:
         self._held_total = 0
         self._tiebreak = 0
         self._addr_text: dict[bytes, str] = {}
-        self._ip_offsets: dict[int, Callable[[bytes], int]] = {}
+        self._links: dict[int, _LinkPath] = {}
         self._last_frame = 0
         self._last_time = 0.0
 
@@ -172,7 +194,7 @@ class TcpReassembler:
         """
         out: Output = []
         append = out.append
-        ip_offsets = self._ip_offsets
+        links = self._links
         find_half = self._halves.get
         unpack_tcp = _TCP.unpack_from
         frame, time = self._last_frame, self._last_time
@@ -183,26 +205,39 @@ class TcpReassembler:
             frame, time, linktype, data, orig_len, interface = item
             if time >= self._deadline:
                 self._expire(frame, time, out)
-            ip_offset = ip_offsets.get(linktype)
-            if ip_offset is None:
-                ip_offset = self._link(linktype, interface, frame, out)
-            off = ip_offset(data)
-            if off < 0:
-                continue
-            where = locate_tcp(data, off)
-            if type(where) is not tuple:
-                if where is not None:
-                    append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
-                continue
-            addrs, t, ip_end = where
+            link = links.get(linktype)
+            if link is None:
+                link = self._link(linktype, interface, frame, out)
+            unpack_fast, ip_at, fast_size, ip_offset = link
             size = len(data)
-            if size < t + 20:
-                append(CaptureNote(frame=frame, message="TCP header cut short by the snaplen"))
-                continue
-            sport, dport, seq, ack, offflags = unpack_tcp(data, t)
+            if unpack_fast is not None and size >= fast_size:
+                etype, vihl, total, frag, proto, addrs, sport, dport, seq, ack, offflags = unpack_fast(data)
+                # IPv4 without options, TCP, not a fragment, a length that holds both headers
+                fast = etype == _ETHERTYPE_IPV4 and vihl == 0x45 and proto == _IPPROTO_TCP and (
+                    not frag & 0x3FFF and total >= 40
+                )
+            else:
+                fast = False
+            if fast:
+                t = ip_at + 20
+                ip_end = ip_at + total
+            else:
+                off = ip_offset(data)
+                if off < 0:
+                    continue
+                where = locate_tcp(data, off)
+                if type(where) is not tuple:
+                    if where is not None:
+                        append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
+                    continue
+                addrs, t, ip_end = where
+                if size < t + 20:
+                    append(CaptureNote(frame=frame, message="TCP header cut short by the snaplen"))
+                    continue
+                sport, dport, seq, ack, offflags = unpack_tcp(data, t)
+                if ip_end < 0:
+                    ip_end = orig_len
             start = t + ((offflags >> 10) & 0x3C)
-            if ip_end < 0:
-                ip_end = orig_len
             if start > ip_end or start < t + 20:
                 append(CaptureNote(frame=frame, message="TCP header length does not fit its packet"))
                 continue
@@ -237,7 +272,7 @@ class TcpReassembler:
         self._open.clear()
         return out
 
-    def _link(self, linktype: int, interface: int, frame: int, out: Output) -> Callable[[bytes], int]:
+    def _link(self, linktype: int, interface: int, frame: int, out: Output) -> _LinkPath:
         """Look a link type up in the table once; later records find it in a plain dict.
 
         An unsupported link type is an error when it is all the capture has shown so far (a pcap
@@ -247,14 +282,14 @@ class TcpReassembler:
         """
         layer = LINK_LAYERS.get(linktype)
         if layer is not None:
-            self._ip_offsets[linktype] = layer.ip_offset
-            return layer.ip_offset
+            path = self._links[linktype] = _link_path(layer)
+            return path
         error = unsupported(linktype, interface)
-        if not any(lt in LINK_LAYERS for lt in self._ip_offsets):
+        if not any(lt in LINK_LAYERS for lt in self._links):
             raise error
-        self._ip_offsets[linktype] = _not_ip
+        path = self._links[linktype] = (None, 0, 0, _not_ip)
         out.append(CaptureNote(frame=frame, message=f"records skipped: {error}"))
-        return _not_ip
+        return path
 
     # -- flows --------------------------------------------------------------------------------
 

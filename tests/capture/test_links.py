@@ -106,3 +106,41 @@ def test_unsupported_interface_after_a_supported_one_is_skipped_with_one_note() 
     assert len(skipped) == 1 and skipped[0].frame == 2
     assert skipped[0].message.startswith("records skipped: interface 1 of the capture uses link type 201")
     assert stream(events, C2S) == [b"data"]
+
+
+def _odd_ipv4_packets() -> list[bytes]:
+    """IPv4 packets that look like the common case at first glance but are not: options, a
+    fragment, a zero (TSO) or too-small total length, a non-TCP protocol, TCP options."""
+    from tests.capture.capwriter import ipv4, tcp
+
+    conv = Conversation()
+    packets = [*conv.handshake(), conv.segment(True, b"plain")]
+    seq = conv.seq[True]
+    segment = tcp(40000, 1935, seq, conv.seq[False], payload=b"opts")
+    packets.append(ipv4("10.0.0.1", "10.0.0.2", segment, options=b"\x01\x01\x01\x00"))
+    seq += 4
+    packets.append(ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 1935, seq, payload=b"frag"), frag=0x2000))
+    packets.append(ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 1935, seq, payload=b"tso!"), total_length=0))
+    seq += 4
+    packets.append(ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 1935, seq, payload=b"x"), total_length=39))
+    packets.append(ipv4("10.0.0.1", "10.0.0.2", b"\x00" * 28, proto=17))
+    packets.append(ipv4("10.0.0.1", "10.0.0.2",
+                        tcp(40000, 1935, seq, payload=b"tcpopt", options=b"\x01\x01\x01\x01")))
+    return packets
+
+
+@pytest.mark.parametrize(("linktype", "wrap"), [(1, ethernet), (113, sll), (276, sll2)])
+def test_one_call_header_path_agrees_with_the_general_path(
+    linktype: int, wrap: Callable[[bytes], bytes]
+) -> None:
+    """Ethernet and SLL/SLL2 frames of plain IPv4/TCP are read with one struct call; VLAN-tagged
+    Ethernet and raw IP take the general path.  Both must give the same events and notes."""
+    packets = _odd_ipv4_packets()
+    fast = feed_all([wrap(p) for p in packets], linktype=linktype)
+    general = feed_all([ethernet(p, vlans=[0x8100]) for p in packets], linktype=1)
+    assert fast == general
+    assert stream(fast, C2S) == [b"plainoptstso!tcpopt"]
+    assert [(n.frame, n.message) for n in fast if isinstance(n, CaptureNote)] == [
+        (6, "IPv4 fragment skipped (droidcap does not reassemble IP fragments)"),
+        (8, "TCP header length does not fit its packet"),
+    ]
