@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from droidcap.capture.events import CaptureNote
-from droidcap.capture.files import iter_flow_events
+from droidcap.capture.files import iter_flow_batches
 from droidcap.errors import NoRtmpError
 from droidcap.pipeline import DecodedEvent, PipelineItem, RtmpExtractor
 from droidcap.render.records import event_record, matches
@@ -40,9 +40,9 @@ def iter_items(source: str | Path | BinaryIO, *, follow: bool = False,
                max_message_size: int = 16 * 1024 * 1024) -> Iterator[PipelineItem]:
     """Every pipeline item of a capture file, a binary stream, or (``follow``) a growing file."""
     extractor = RtmpExtractor(max_message_size=max_message_size)
-    feed = extractor.feed
-    for event in iter_flow_events(source, follow=follow):
-        yield from feed(event)
+    feed_batch = extractor.feed_batch
+    for batch in iter_flow_batches(source, follow=follow):
+        yield from feed_batch(batch)
     yield from extractor.finish()
 
 

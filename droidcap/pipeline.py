@@ -9,6 +9,7 @@ still decode.  Until a flow is recognised its first bytes are held (bounded by
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from droidcap.capture.events import (
@@ -72,7 +73,7 @@ class ConnectionEnded:
 
 PipelineItem = ConnectionFound | DecodedEvent | ConnectionEnded | CaptureNote
 
-_NOTHING: list[PipelineItem] = []  # returned, never mutated, when an event completes nothing
+_C2S = Direction.C2S
 
 
 @dataclass(slots=True)
@@ -89,11 +90,16 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Live:
-    """A recognised connection and its two decoders, keyed by TCP direction."""
+    """A recognised connection and its two decoders, one per TCP direction."""
 
     connection: Connection
     swapped: bool  # RTMP client is the TCP "server" side (no SYN seen, roles inferred)
-    decoders: dict[Direction, RtmpDecoder]
+    c2s: RtmpDecoder  # decodes the TCP client's bytes
+    s2c: RtmpDecoder
+
+    def decoder(self, tcp_dir: Direction) -> RtmpDecoder:
+        # ``is`` rather than a dict keyed by Direction: an Enum's hash is a Python-level call
+        return self.c2s if tcp_dir is _C2S else self.s2c
 
     def rtmp_dir(self, tcp_dir: Direction) -> Direction:
         return tcp_dir.reverse if self.swapped else tcp_dir
@@ -117,17 +123,51 @@ class RtmpExtractor:
         return self._connections
 
     def feed(self, event: FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote) -> list[PipelineItem]:
-        if type(event) is StreamData:  # the hot path first
-            live = self._live.get(event.flow)
-            if live is not None:
-                decoder = live.decoders[event.dir]
-                decoder.receive_data(event.data, frame=event.frame, time=event.time)
-                events = decoder.events()
-                if not events:  # most segments complete nothing
-                    return _NOTHING
-                rtmp_dir = event.dir.reverse if live.swapped else event.dir
-                connection = live.connection
-                return [DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in events]
+        """The items one flow event completes."""
+        return self.feed_batch((event,))
+
+    def feed_batch(
+        self, events: Iterable[FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote]
+    ) -> list[PipelineItem]:
+        """The items a batch of flow events completes, in order: the same as :meth:`feed` for
+        each in turn.
+
+        The hot path.  Consecutive segments of the same direction of a recognised connection
+        (about five in a row in a typical capture) are all received before the decoder is asked
+        for events, once: the decoder's output does not depend on how its bytes were split
+        (tested), and nothing else comes between them, so the order of the items is unchanged.
+        """
+        out: list[PipelineItem] = []
+        extend = out.extend
+        find_live = self._live.get
+        run: RtmpDecoder | None = None  # decoder that received data since it was last drained
+        run_live: _Live | None = None
+        run_dir = _C2S
+        for event in events:
+            if type(event) is StreamData:
+                live = find_live(event.flow)
+                if live is not None:
+                    tcp_dir = event.dir
+                    decoder = live.c2s if tcp_dir is _C2S else live.s2c
+                    if decoder is not run:
+                        if run is not None:
+                            extend(self._drain(run_live, run_dir, run))  # type: ignore[arg-type]
+                        run, run_live, run_dir = decoder, live, tcp_dir
+                    decoder.receive_data(event.data, frame=event.frame, time=event.time)
+                    continue
+            if run is not None:
+                extend(self._drain(run_live, run_dir, run))  # type: ignore[arg-type]
+                run = None
+            extend(self._feed_other(event))
+        if run is not None:
+            extend(self._drain(run_live, run_dir, run))  # type: ignore[arg-type]
+        return out
+
+    def _feed_other(
+        self, event: FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote
+    ) -> list[PipelineItem]:
+        """Every event but data of a recognised connection."""
+        if type(event) is StreamData:
             if event.flow in self._rejected:
                 return []
             return self._hold(event)
@@ -151,7 +191,8 @@ class RtmpExtractor:
         for flow in list(self._pending):
             out.extend(self._decide(flow, final=True))
         for live in self._live.values():
-            for tcp_dir, decoder in live.decoders.items():
+            for tcp_dir in (Direction.C2S, Direction.S2C):
+                decoder = live.decoder(tcp_dir)
                 decoder.receive_eof()
                 out.extend(self._drain(live, tcp_dir, decoder))
         return out
@@ -211,15 +252,15 @@ class RtmpExtractor:
             handshake_seen=verdict.handshake,
         )
         self._connections += 1
-        decoders = {}
-        for tcp_dir in (Direction.C2S, Direction.S2C):
-            rtmp_dir = tcp_dir.reverse if swapped else tcp_dir
-            decoders[tcp_dir] = RtmpDecoder(
-                role="client" if rtmp_dir is Direction.C2S else "server",
-                expect_handshake=verdict.handshake,
-                max_message_size=self._max_message_size,
+        # The TCP client's bytes are the RTMP client's unless the roles are swapped.
+        roles = ("server", "client") if swapped else ("client", "server")
+        c2s, s2c = (
+            RtmpDecoder(
+                role=role, expect_handshake=verdict.handshake, max_message_size=self._max_message_size
             )
-        live = _Live(connection=connection, swapped=swapped, decoders=decoders)
+            for role in roles
+        )
+        live = _Live(connection=connection, swapped=swapped, c2s=c2s, s2c=s2c)
         self._live[opened.flow] = live
         out: list[PipelineItem] = [ConnectionFound(connection=connection)]
         for event in pending.chunks:
@@ -229,7 +270,7 @@ class RtmpExtractor:
     # -- decoding ------------------------------------------------------------------------------
 
     def _apply(self, live: _Live, event: StreamData | StreamGap | StreamEnd) -> list[PipelineItem]:
-        decoder = live.decoders[event.dir]
+        decoder = live.decoder(event.dir)
         if type(event) is StreamData:
             decoder.receive_data(event.data, frame=event.frame, time=event.time)
             return self._drain(live, event.dir, decoder)

@@ -6,8 +6,8 @@ Standard library only.  Feed bytes in, take events out; files, pipes and tests d
   (``pcap`` and ``pcapng`` parse the two formats).
 - :class:`TcpReassembler` (``tcp``): records → :data:`FlowEvent` (``links`` strips link layers
   through a table, ``ip`` finds the TCP segment).
-- ``files``: the IO driver — :func:`iter_records` and :func:`iter_flow_events` over a path,
-  standard input, a pipe, or a growing file.
+- ``files``: the IO driver — :func:`iter_records` and :func:`iter_flow_events` (or
+  :func:`iter_flow_batches`) over a path, standard input, a pipe, or a growing file.
 
 The hot path skips the per-record dataclass: ``CaptureReader.read_raw()`` returns records as plain
 :data:`RawRecord` tuples and ``TcpReassembler.feed_raw()`` takes them in batches; ``events()`` and
@@ -25,7 +25,7 @@ from droidcap.capture.events import (
     StreamEnd,
     StreamGap,
 )
-from droidcap.capture.files import Source, iter_flow_events, iter_records
+from droidcap.capture.files import Source, iter_flow_batches, iter_flow_events, iter_records
 from droidcap.capture.links import LINK_LAYERS, LinkLayer, register
 from droidcap.capture.pcap import RawRecord
 from droidcap.capture.reader import CaptureReader
@@ -47,6 +47,7 @@ __all__ = [
     "StreamEnd",
     "StreamGap",
     "TcpReassembler",
+    "iter_flow_batches",
     "iter_flow_events",
     "iter_records",
     "register",

@@ -57,11 +57,29 @@ def iter_flow_events(
     malformed headers) come in capture order between the flow events.  Pass a ``reassembler`` to
     change its bounds (``TcpReassembler(max_buffered=..., ack_grace=...)``).
     """
+    for batch in iter_flow_batches(
+        source, follow=follow, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop,
+        reassembler=reassembler,
+    ):
+        yield from batch
+
+
+def iter_flow_batches(
+    source: Source,
+    *,
+    follow: bool = False,
+    poll_interval: float = 0.2,
+    idle_timeout: float | None = None,
+    stop: Callable[[], bool] | None = None,
+    reassembler: TcpReassembler | None = None,
+) -> Iterator[list[FlowEvent | CaptureNote]]:
+    """:func:`iter_flow_events` a block of input at a time (one list per read, possibly empty):
+    for consumers that handle a batch faster than its events one by one."""
     reader = CaptureReader()
     tcp = TcpReassembler() if reassembler is None else reassembler
     for _ in _read_blocks(source, reader, follow, poll_interval, idle_timeout, stop):
-        yield from tcp.feed_raw(reader.read_raw())
-    yield from tcp.finish()
+        yield tcp.feed_raw(reader.read_raw())
+    yield tcp.finish()
 
 
 def _read_blocks(
