@@ -18,17 +18,20 @@ from droidcap.capture.events import Direction
 from droidcap.errors import DroidcapError
 from droidcap.pipeline import Connection, ConnectionFound, DecodedEvent, PipelineItem
 from droidcap.rtmp.events import HandshakePart, Message
+from droidcap.rtmp.media.audio import SOUND_FORMAT_NAMES, SOUND_RATES
+from droidcap.rtmp.media.video import CODEC_NAMES, FRAME_TYPES
+from droidcap.tshark_amf import AMF_FIELDS, values_from_tokens
 
 UCM_EVENTS = {0: "stream_begin", 1: "stream_eof", 2: "stream_dry", 3: "set_buffer_length",
               4: "stream_is_recorded", 6: "ping_request", 7: "ping_response",
               31: "buffer_empty", 32: "buffer_ready"}
 LIMIT_TYPES = {0: "hard", 1: "soft", 2: "dynamic"}
-VIDEO_FRAME_TYPES = {1: "keyframe", 2: "inter", 3: "disposable_inter", 4: "generated_keyframe", 5: "command"}
 
 
 @dataclass(frozen=True, slots=True)
 class TsharkBody:
-    """A message body as tshark described it: only the fields tshark exposes."""
+    """A message body as tshark described it: only the fields tshark exposes (AMF values rebuilt
+    by :mod:`droidcap.tshark_amf`; the legacy FLV audio/video tag header)."""
 
     fields: dict[str, Any]
 
@@ -58,22 +61,64 @@ def _int(layer: Any, name: str) -> int | None:
         return None
 
 
-def _strings(layer: Any, name: str) -> list[str]:
-    field = layer.get_field(name)
-    return [] if field is None else [f.showname_value if f.showname_value else f.show for f in field.all_fields]
+def _amf_tokens(layer: Any) -> list[tuple[int, str, str]]:
+    """Every AMF field of the layer as ``(position, name, shown value)``, for tshark_amf."""
+    tokens = []
+    for name in AMF_FIELDS:
+        field = layer.get_field(name)
+        if field is not None:
+            tokens.extend((int(f.pos), name, f.show) for f in field.all_fields)
+    return tokens
+
+
+def _amf_body(layer: Any, type_id: int) -> dict[str, Any]:
+    """command/transaction_id/args or name/values, rebuilt from Wireshark's AMF fields; the
+    arguments only when Wireshark dissected every value (see :mod:`droidcap.tshark_amf`)."""
+    rebuilt = values_from_tokens(_amf_tokens(layer))
+    values = rebuilt.values
+    head = values[0] if values and isinstance(values[0], str) else None
+    if type_id in (20, 17):
+        out: dict[str, Any] = {"command": head}
+        if len(values) > 1:
+            out["transaction_id"] = values[1]
+        if rebuilt.complete:
+            out["args"] = values[2:]
+        return out
+    out = {"name": head}
+    if rebuilt.complete:
+        out["values"] = values[1:]
+    return out
+
+
+def _media_body(layer: Any, type_id: int) -> dict[str, Any]:
+    """The legacy FLV tag header fields Wireshark shows, under droidcap's names."""
+    if type_id == 8:
+        sound_format = _int(layer, "audio_format")
+        rate, size, channels = (_int(layer, n) for n in ("audio_rate", "audio_size", "audio_type"))
+        return _present({
+            "codec": None if sound_format is None else SOUND_FORMAT_NAMES.get(sound_format, f"reserved({sound_format})"),
+            "sound_format": sound_format,
+            "sound_rate": None if rate is None else SOUND_RATES[rate & 3],
+            "sound_size": None if size is None else (16 if size else 8),
+            "channels": None if channels is None else (2 if channels else 1),
+        })
+    frame_type, codec_id = _int(layer, "video_type"), _int(layer, "video_format")
+    return _present({
+        "codec": None if codec_id is None else CODEC_NAMES.get(codec_id, f"reserved({codec_id})"),
+        "codec_id": codec_id,
+        "frame_type": None if frame_type is None else FRAME_TYPES.get(frame_type, f"reserved({frame_type})"),
+    })
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _body(layer: Any, type_id: int) -> dict[str, Any]:
-    if type_id in (20, 17):
-        strings = _strings(layer, "amf_string")
-        numbers = _strings(layer, "amf_number")
-        out: dict[str, Any] = {"command": strings[0] if strings else None}
-        if numbers:
-            out["transaction_id"] = float(numbers[0])
-        return out
-    if type_id in (18, 15):
-        strings = _strings(layer, "amf_string")
-        return {"name": strings[0] if strings else None}
+    if type_id in (20, 17, 18, 15):
+        return _amf_body(layer, type_id)
+    if type_id in (8, 9):
+        return _media_body(layer, type_id)
     if type_id == 1:
         return {"chunk_size": _int(layer, "scm_chunksize")}
     if type_id == 2:
@@ -87,11 +132,6 @@ def _body(layer: Any, type_id: int) -> dict[str, Any]:
     if type_id == 4:
         event_type = _int(layer, "ucm_eventtype")
         return {"event": UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown"), "event_type": event_type}
-    if type_id == 9:
-        frame_type = _int(layer, "video_type")
-        return {"frame_type": VIDEO_FRAME_TYPES.get(frame_type or 0), "codec_id": _int(layer, "video_format")}
-    if type_id == 8:
-        return {"codec_id": _int(layer, "audio_format")}
     return {}
 
 
