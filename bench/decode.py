@@ -127,6 +127,10 @@ def main() -> None:
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
+    # As an installed droidcap would be: bytecode compiled (an editable install compiles none, and
+    # PYTHONDONTWRITEBYTECODE would make every timed start recompile the package).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "droidcap")], check=True,
+                   stdout=subprocess.DEVNULL)
     capture = args.capture
     port = args.port
     if capture is None:
