@@ -4,7 +4,11 @@ It exists to cross-check droidcap's own decoder against the tool engineers trust
 two settings that make tshark trustworthy on RTMP at all: ``rtmpt.max_packet_size`` raised to
 16 MiB (the 32 KB default silently mis-decodes larger messages) and ``-d tcp.port==N,rtmpt`` for
 every port droidcap found RTMP on (tshark only knows port 1935 by itself).  pyshark runs its own
-asyncio loop, so callers inside an event loop must run this in a thread.
+asyncio loop, so callers inside an event loop must run this in a thread; and it installs a
+process-wide ``SafeChildWatcher`` (SIGCHLD), so a long-lived process that manages other children
+is better off running it in a process of its own, as ``droidcap decode --engine tshark`` does.
+(Given a private loop instead, pyshark's close races asyncio's child watcher for tshark's exit
+status and now and then reports a crash that did not happen: seen in this project's tests.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, run_cli
+from tests.test_real_sessions import COMPLETE, MANIFEST
 
 SAMPLE = DATA / "wireshark_rtmp_sample.cap"
 CAPTURES = DATA / "captures"
@@ -41,20 +42,17 @@ def test_tshark_engine_agrees_on_the_wireshark_sample():
 
 # -- value for value: the tshark engine's AMF values and media header fields -----------------
 
-from droidcap.decode import iter_items  # noqa: E402
-from droidcap.pipeline import DecodedEvent  # noqa: E402
-from droidcap.render.records import event_record  # noqa: E402
-from droidcap.tshark_engine import tshark_items  # noqa: E402
-from tests.test_real_sessions import COMPLETE, MANIFEST  # noqa: E402
 
 AMF_KEYS = ("command", "transaction_id", "args", "name", "values")
 MEDIA_KEYS = ("codec", "sound_format", "sound_rate", "sound_size", "channels", "codec_id", "frame_type")
 
 
-def records(items) -> list[dict]:
-    return [event_record(item) for item in items
-            if type(item) is DecodedEvent and item.event.__class__.__name__ == "Message"
-            and not getattr(item.event, "aggregate", False)]
+def records(path: Path, engine: str) -> list[dict]:
+    """The engine's message records, from the CLI (in a process of its own, see tshark_engine)."""
+    done = run_cli("decode", str(path), "-f", "ndjson", "--engine", engine)
+    assert done.returncode == 0, done.stderr
+    items = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    return [r for r in items if r["kind"] == "message" and not r.get("aggregate")]
 
 
 def up_to_nul(value):
@@ -73,8 +71,8 @@ def up_to_nul(value):
 @pytest.mark.parametrize("path", [SAMPLE] + [CAPTURES / MANIFEST[name]["file"] for name in COMPLETE],
                          ids=lambda p: p.name)
 def test_tshark_engine_rebuilds_the_same_amf_values_and_media_fields(path: Path):
-    native = records(iter_items(path))
-    tshark = records(tshark_items(path))
+    native = records(path, "native")
+    tshark = records(path, "tshark")
     key = lambda r: (r["conn"], r["dir"], r["frame"], r["type_id"], r["length"])  # noqa: E731
     assert [key(r) for r in tshark] == [key(r) for r in native]
     amf_messages = 0
