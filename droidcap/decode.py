@@ -14,7 +14,7 @@ from typing import BinaryIO, TextIO
 
 from droidcap.capture.events import CaptureNote
 from droidcap.capture.files import iter_flow_batches
-from droidcap.errors import NoRtmpError
+from droidcap.errors import CaptureFormatError, NoRtmpError, NoSuchConnectionError
 from droidcap.pipeline import DecodedEvent, PipelineItem, RtmpExtractor
 from droidcap.render.records import event_record, matches
 from droidcap.render.table import TableRenderer
@@ -41,8 +41,12 @@ def iter_items(source: str | Path | BinaryIO, *, follow: bool = False,
     """Every pipeline item of a capture file, a binary stream, or (``follow``) a growing file."""
     extractor = RtmpExtractor(max_message_size=max_message_size)
     feed_batch = extractor.feed_batch
-    for batch in iter_flow_batches(source, follow=follow):
-        yield from feed_batch(batch)
+    try:
+        for batch in iter_flow_batches(source, follow=follow):
+            yield from feed_batch(batch)
+    except CaptureFormatError:
+        yield from extractor.finish()  # decode up to the damage, then report it
+        raise
     yield from extractor.finish()
 
 
@@ -56,48 +60,71 @@ class DecodeReport:
 def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
               selection: DecodeFilter = DecodeFilter(),
               on_note: Callable[[CaptureNote], None] | None = None) -> DecodeReport:
-    """Render ``items`` to ``out`` in ``fmt``; raise NoRtmpError if no RTMP connection was found."""
+    """Render ``items`` to ``out`` in ``fmt``.
+
+    Raises NoRtmpError if no RTMP connection was found, and NoSuchConnectionError if
+    ``selection.conn`` names none of those found — in both cases before the table or the JSON
+    document is written, so a failed decode leaves no half document behind (ndjson has written
+    nothing either: no connection, no items).  A capture damaged part-way
+    (:class:`CaptureFormatError` from ``items``) is rendered up to the damage, table and JSON
+    document complete, and the error raised after that."""
     tracker = SessionTracker()
     notes: list[CaptureNote] = []
     table = TableRenderer() if fmt == "table" else None
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
     written = 0
     write = out.write
-    if fmt == "json":
-        write('{"events":[')
     track = tracker.feed
     wants = None if selection == DecodeFilter() else selection.wants
-    for item in items:
-        track(item)
-        if type(item) is DecodedEvent:
-            if wants is not None and not wants(item):
-                continue
-            if table is not None:
-                table.feed(item)
-            elif fmt == "ndjson":
-                write(dumps(event_record(item)))
-                write("\n")
-            else:
-                if written:
-                    write(",\n")
-                write(dumps(event_record(item)))
-            written += 1
-        elif type(item) is CaptureNote:
-            if len(notes) < 1000:
-                notes.append(item)
-            if on_note is not None:
-                on_note(item)
-    summaries = tracker.summaries()
-    if selection.conn is not None:
-        summaries = [s for s in summaries if s.conn == selection.conn]
+    damage: CaptureFormatError | None = None
+    try:
+        for item in items:
+            track(item)
+            if type(item) is DecodedEvent:
+                if wants is not None and not wants(item):
+                    continue
+                if table is not None:
+                    table.feed(item)
+                elif fmt == "ndjson":
+                    write(dumps(event_record(item)))
+                    write("\n")
+                else:
+                    write(",\n" if written else '{"events":[')
+                    write(dumps(event_record(item)))
+                written += 1
+            elif type(item) is CaptureNote:
+                if len(notes) < 1000:
+                    notes.append(item)
+                if on_note is not None:
+                    on_note(item)
+    except CaptureFormatError as err:  # damaged part-way: render what came before, then say so
+        damage = err
+        notes.append(CaptureNote(frame=None, message=str(err)))
+    found = tracker.summaries()
+    if not found:
+        if damage is not None:
+            raise damage
+        raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
+    summaries = found if selection.conn is None else [s for s in found if s.conn == selection.conn]
+    if not summaries:
+        raise NoSuchConnectionError(
+            f"no connection {selection.conn} in the capture; it has {_count(len(found))}, "
+            f"numbered from 0"
+        )
     if table is not None:
         table.write(out, summaries)
     elif fmt == "json":
+        if not written:
+            write('{"events":[')
         write('],\n"connections":')
         write(dumps([s.to_json() for s in summaries]))
         write(',\n"notes":')
         write(dumps([{"frame": n.frame, "message": n.message} for n in notes]))
         write("}\n")
-    if not tracker.summaries():
-        raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
+    if damage is not None:
+        raise damage
     return DecodeReport(summaries=summaries, notes=notes, events_written=written)
+
+
+def _count(n: int) -> str:
+    return "1 connection" if n == 1 else f"{n} connections"

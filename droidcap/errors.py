@@ -33,5 +33,9 @@ class NoRtmpError(DroidcapError):
     """The capture holds no RTMP traffic."""
 
 
+class NoSuchConnectionError(DroidcapError):
+    """A connection index was asked for that the capture does not have."""
+
+
 class DeviceError(DroidcapError):
     """A device (real or virtual) refused, vanished or answered something unexpected."""

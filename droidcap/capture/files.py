@@ -21,6 +21,7 @@ from typing import BinaryIO
 from droidcap.capture.events import CaptureNote, FlowEvent, Record
 from droidcap.capture.reader import CaptureReader
 from droidcap.capture.tcp import TcpReassembler
+from droidcap.errors import CaptureFormatError
 
 Source = str | os.PathLike[str] | BinaryIO
 """A path, "-" for standard input, or a binary file object (file, pipe, socket file)."""
@@ -74,11 +75,18 @@ def iter_flow_batches(
     reassembler: TcpReassembler | None = None,
 ) -> Iterator[list[FlowEvent | CaptureNote]]:
     """:func:`iter_flow_events` a block of input at a time (one list per read, possibly empty):
-    for consumers that handle a batch faster than its events one by one."""
+    for consumers that handle a batch faster than its events one by one.
+
+    A corrupt record raises :class:`~droidcap.errors.CaptureFormatError` after the events of every
+    record before it, and after the ``finish()`` of the flows still open."""
     reader = CaptureReader()
     tcp = TcpReassembler() if reassembler is None else reassembler
-    for _ in _read_blocks(source, reader, follow, poll_interval, idle_timeout, stop):
-        yield tcp.feed_raw(reader.read_raw())
+    try:
+        for _ in _read_blocks(source, reader, follow, poll_interval, idle_timeout, stop):
+            yield tcp.feed_raw(reader.read_raw())
+    except CaptureFormatError:
+        yield tcp.finish()  # the flows end where the damage starts; what came before still counts
+        raise
     yield tcp.finish()
 
 

@@ -5,7 +5,9 @@
 buffered bytes complete.  It tells pcap from pcapng by the magic number and hands the buffer to
 the matching parser.  A record cut short means "need more bytes" until ``receive_eof``; after it, the
 same partial record is reported in a :class:`CaptureNote` and the reader is finished — the records
-before the cut are all delivered.
+before the cut are all delivered.  A corrupt record (a length no capture has) is a
+:class:`~droidcap.errors.CaptureFormatError`, raised only once every record before it has been
+returned.
 
 Buffering is built for both big blocks and byte-at-a-time feeding: chunks are queued and joined
 only once they hold everything the next record needs, so feeding one byte at a time costs no
@@ -26,7 +28,9 @@ from droidcap.errors import CaptureFormatError
 class CaptureReader:
     """Incremental pcap/pcapng reader (sans-IO)."""
 
-    __slots__ = ("_buf", "_pos", "_chunks", "_queued", "_need", "_parser", "_eof", "_finished")
+    __slots__ = (
+        "_buf", "_pos", "_chunks", "_queued", "_need", "_parser", "_eof", "_finished", "_error"
+    )
 
     def __init__(self) -> None:
         self._buf = b""
@@ -37,6 +41,9 @@ class CaptureReader:
         self._parser: PcapParser | PcapngParser | None = None
         self._eof = False
         self._finished = False
+        # A corrupt record found after good ones in the same buffer: raised on the next call, so
+        # the good records are returned first (the capture decodes up to the damage).
+        self._error: CaptureFormatError | None = None
 
     @property
     def format(self) -> str | None:
@@ -89,6 +96,8 @@ class CaptureReader:
         For the hot path (:func:`droidcap.capture.files.iter_flow_events`): a tuple costs a
         fraction of a frozen dataclass, and the TCP layer needs only the fields.
         """
+        if self._error is not None:
+            raise self._error
         out: list[RawRecord | CaptureNote] = []
         if self._finished:
             return out
@@ -96,7 +105,13 @@ class CaptureReader:
         if self._parser is None:
             self._start()
         if self._parser is not None:
-            self._pos, self._need = self._parser.parse(self._buf, self._pos, out)
+            try:
+                self._pos, self._need = self._parser.parse(self._buf, self._pos, out)
+            except CaptureFormatError as err:
+                if not out:
+                    raise
+                self._error = err
+                return out
             if self._eof:
                 present = len(self._buf) - self._pos
                 if present:
