@@ -91,6 +91,7 @@ def event_record(item: DecodedEvent) -> dict[str, Any]:
     elif kind is OversizeMessage:
         out["kind"] = "message"
         out["csid"] = ev.csid
+        out["fmt"] = ev.fmt
         out["timestamp"] = ev.timestamp
         out["type_id"] = ev.type_id
         out["type"] = _type_name(ev.type_id)

@@ -68,7 +68,7 @@ _MAX_STREAM_ID = 0xFFFF
 # Items the reader appends to its output list (plain tuples: they are made per message).
 Item = tuple[Any, ...]
 MSG = 0  # (MSG, end, csid, fmt, timestamp, type_id, stream_id, body)
-OVERSIZE = 1  # (OVERSIZE, end, csid, timestamp, type_id, stream_id, length)
+OVERSIZE = 1  # (OVERSIZE, end, csid, fmt, timestamp, type_id, stream_id, length)
 SKIPPED = 2  # (SKIPPED, end, size, reason)
 MSG_INFERRED = 3  # as MSG, for a csid whose fmt 0 header was not seen (stream id 0, timestamp
 # accumulated from fmt 1/2 deltas since the first header seen: both unknown in fact)
@@ -331,7 +331,7 @@ class ChunkReader:
                 if dropping:
                     st.dropping = True
                     out.append(
-                        (OVERSIZE, p, csid, st.timestamp, st.type_id, st.stream_id, st.length)
+                        (OVERSIZE, p, csid, fmt, st.timestamp, st.type_id, st.stream_id, st.length)
                     )
             if dropping:
                 self._cur = st

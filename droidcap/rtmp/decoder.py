@@ -352,12 +352,13 @@ class RtmpDecoder:
                 )
             )
         elif kind == OVERSIZE:
-            _, _, csid, timestamp, type_id, stream_id, length = item
+            _, _, csid, fmt, timestamp, type_id, stream_id, length = item
             self._out.append(
                 OversizeMessage(
                     frame=frame,
                     time=time,
                     csid=csid,
+                    fmt=fmt,
                     type_id=type_id,
                     stream_id=stream_id,
                     length=length,

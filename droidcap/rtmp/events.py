@@ -76,6 +76,7 @@ class OversizeMessage:
     frame: int
     time: float
     csid: int
+    fmt: int
     type_id: int
     stream_id: int
     length: int

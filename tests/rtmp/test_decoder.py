@@ -401,7 +401,7 @@ def test_oversize_event_fields() -> None:
     data = w.message(4, 9, 1, 77, b"\x17" + bytes(3000)) + w.message(4, 8, 1, 80, b"\xaf\x01")
     events = rtmpgen.feed(HANDSHAKE + data, role="server", max_message_size=1000)[3:]
     assert events[0] == OversizeMessage(
-        frame=1, time=0.0, csid=4, type_id=9, stream_id=1, length=3001, timestamp=77
+        frame=1, time=0.0, csid=4, fmt=0, type_id=9, stream_id=1, length=3001, timestamp=77
     )
     assert isinstance(events[1], Message) and events[1].timestamp == 80
 
