@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -182,3 +184,137 @@ def test_demo_decodes_the_embedded_capture():
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     assert "conn 0: client" in result.stdout.decode()
+
+
+# -- usage errors: one line, exit 2, before any decoding -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle", "command"),
+    [
+        (["decode", str(SAMPLE), "--conn", "x"], "Invalid value for '--conn'", "droidcap decode"),
+        (["decode", str(SAMPLE), "--bogus"], "No such option: --bogus", "droidcap decode"),
+        (["decode", str(SAMPLE), "--format"], "'--format' requires an argument", "droidcap decode"),
+        (["decode"], "Missing argument 'capture'", "droidcap decode"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'", "droidcap"),
+        (["decode", str(SAMPLE), "--conn", "-1"], "-1 is not a connection index", "droidcap decode"),
+        (["decode", str(SAMPLE), "--max-message-size", "0"], "control and command messages must fit", "droidcap decode"),
+        (["decode", str(SAMPLE), "--max-message-size", "-5"], "at least 1024", "droidcap decode"),
+        (["decode", str(SAMPLE), "--max-message-size", "1023"], "at least 1024", "droidcap decode"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, needle, command):
+    result = run_cli(*args)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert err.count("\n") == 1 and err.startswith("droidcap: error: "), err
+    assert needle in err and f"see '{command} --help'" in err
+    assert "Traceback" not in err and "Usage:" not in err
+    assert result.stdout == b""
+
+
+def test_smallest_message_size_limit_still_decodes():
+    result = run_cli("decode", str(SAMPLE), "--max-message-size", "1024", "--conn", "0")
+    assert result.returncode == 0, result.stderr
+    assert "connect #1" in result.stdout.decode()
+
+
+def test_help_still_prints_help():
+    result = run_cli("decode", "--help")
+    assert result.returncode == 0 and result.stderr == b""
+    assert "Usage:" in result.stdout.decode() and "--max-message-size" in result.stdout.decode()
+
+
+def test_no_arguments_shows_the_commands():
+    result = run_cli()
+    assert result.returncode == 2
+    out = result.stdout.decode()
+    assert "Usage:" in out and "decode" in out
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_follow_help_says_when_each_format_prints():
+    import typer
+
+    from droidcap.cli import app, decode_cmd  # noqa: F401  (importing registers the command)
+
+    decode = typer.main.get_command(app).commands["decode"]
+    (follow,) = [p for p in decode.params if p.name == "follow"]
+    assert "Ctrl-C" in follow.help and "ladder when following stops" in follow.help
+    assert "ndjson prints each item" in follow.help
+
+
+def test_ctrl_c_exits_130_quietly():
+    droidcap = Path(sys.executable).parent / "droidcap"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so its first line shows it is running
+    proc = subprocess.Popen([str(droidcap), "decode", "-", "-f", "ndjson"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(SAMPLE.read_bytes())  # and the pipe stays open: it waits for more
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["kind"] == "handshake"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert proc.stderr.read() == b""
+
+
+def test_follow_ndjson_streams_through_a_pipe(tmp_path):
+    path = tmp_path / "live.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    droidcap = Path(sys.executable).parent / "droidcap"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell has it
+    proc = subprocess.Popen([str(droidcap), "decode", str(path), "--follow", "-f", "ndjson"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no item reached the pipe while following"
+        assert json.loads(proc.stdout.readline())["kind"] == "handshake"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert "Traceback" not in proc.stderr.read().decode()
+
+
+# -- control messages whose values are invalid ------------------------------------------------
+
+
+def _capture_with_bad_control_messages() -> bytes:
+    """A connect answered after control messages that are all invalid or the wrong size."""
+    from tests.capture.capwriter import Conversation
+    from tests.rtmp.rtmpgen import ChunkWriter, command, plain_block, u32
+
+    conv = Conversation()
+    c1, s1 = plain_block(1), plain_block(2, seed=4)
+    client, server = ChunkWriter(), ChunkWriter()
+    controls = [(5, u32(2_500_000)[:3]), (6, u32(2_500_000)), (1, u32(0)), (1, u32(0x8000_0000)),
+                (1, b"\x00\x10"), (3, b"\x00\x01")]
+    segments = [
+        *conv.handshake(),
+        conv.segment(True, b"\x03" + c1),
+        conv.segment(False, b"\x03" + s1 + c1),
+        conv.segment(True, s1 + client.message(3, 20, 0, 0, command("connect", 1, {"app": "live"}))),
+        conv.segment(False, b"".join(server.message(2, t, 0, 0, body) for t, body in controls)
+                     + server.message(3, 20, 0, 0, command("_result", 1, None, {"code": "NetConnection.Connect.Success"}))),
+    ]
+    return pcap([Pkt(1.0 + i / 100, ethernet(segment)) for i, segment in enumerate(segments)])
+
+
+def test_table_names_invalid_control_values_instead_of_none(tmp_path):
+    path = tmp_path / "bad_control.pcap"
+    path.write_bytes(_capture_with_bad_control_messages())
+    result = run_cli("decode", str(path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "None" not in out
+    for step in ("Set Chunk Size 0 (invalid, ignored)",
+                 "Set Chunk Size 2147483648 (invalid, ignored)",
+                 "Set Chunk Size (malformed, ignored: Set Chunk Size body is 2 bytes, expected 4)",
+                 "Window Ack Size (malformed: Window Acknowledgement Size body is 3 bytes, expected 4)",
+                 "Set Peer Bandwidth (malformed: Set Peer Bandwidth body is 4 bytes, expected 5)",
+                 "Acknowledgement (malformed: Acknowledgement body is 2 bytes, expected 4)",
+                 # the chunk size stayed 128, so what follows still decodes
+                 "_result #1 NetConnection.Connect.Success"):
+        assert step in out, step

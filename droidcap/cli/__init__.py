@@ -36,13 +36,45 @@ def _register() -> None:
     app.add_typer(virtual_app, name="virtual")
 
 
+def _command_path(args: list[str]) -> str:
+    """The command the arguments name, as ``droidcap decode``: Click's option parser reports a
+    missing option value without the command's context, and the hint must still name it."""
+    command, path = typer.main.get_command(app), ["droidcap"]
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        command, path = sub, [*path, arg]
+    return " ".join(path)
+
+
+def _usage_error(err: typer.TyperException, args: list[str]) -> int:
+    """Say a usage error in one line (Click prints a usage block and a panel) and return its code.
+
+    Every Click error is a :class:`typer.TyperException`; with ``no_args_is_help`` Typer has
+    already printed the help and the message is empty, so nothing is added to it.
+    """
+    message = err.format_message().rstrip(".")
+    if message:
+        ctx = getattr(err, "ctx", None)
+        path = ctx.command_path if ctx is not None else _command_path(args)
+        typer.echo(f"droidcap: error: {message}; see '{path} --help'", err=True)
+    return err.exit_code
+
+
 def main() -> None:
+    """The entry point: Typer runs without standalone mode so that every way out is ours —
+    usage errors in one line, library errors in one line, Ctrl-C quietly with 130."""
     _register()
+    args = sys.argv[1:]
     try:
-        app()
+        # a typer.Exit comes back as its code; a command that ends normally returns None
+        code = app(args, prog_name="droidcap", standalone_mode=False)
+    except typer.TyperException as err:
+        code = _usage_error(err, args)
     except DroidcapError as err:  # a library error that a command did not translate itself
         typer.echo(f"droidcap: {err}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("droidcap: interrupted", err=True)
-        sys.exit(130)
+        code = 2
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C, or end of input at a prompt
+        code = 130
+    sys.exit(code or 0)

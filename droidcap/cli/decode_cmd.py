@@ -23,16 +23,40 @@ def _open(capture: str):
     return path
 
 
+def _connection_index(value: int | None) -> int | None:
+    """Reject a negative index before the capture is read, not after the whole decode."""
+    if value is not None and value < 0:
+        raise typer.BadParameter(f"{value} is not a connection index (they count from 0)")
+    return value
+
+
+MIN_MESSAGE_SIZE = 1024
+
+
+def _at_least_min_message_size(value: int) -> int:
+    """Reject a limit that control and command messages exceed: Set Chunk Size would be skipped
+    as oversize with the rest, and every chunk after it misread."""
+    if value < MIN_MESSAGE_SIZE:
+        raise typer.BadParameter(
+            f"{value} is too small: control and command messages must fit, so give at least {MIN_MESSAGE_SIZE}"
+        )
+    return value
+
+
 @app.command()
 def decode(
     capture: Annotated[str, typer.Argument(help="A .pcap/.pcapng file, or - for standard input.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or ndjson.")] = "table",
-    conn: Annotated[Optional[int], typer.Option(help="Only this connection (its index).")] = None,
+    conn: Annotated[Optional[int], typer.Option(callback=_connection_index,
+        help="Only this connection (its index, from 0).")] = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t",
         help="Only these message types (e.g. command, video, set_chunk_size) or kinds (handshake, gap).")] = None,
     engine: Annotated[str, typer.Option(help="native (droidcap's decoder) or tshark (through pyshark, to cross-check).")] = "native",
-    follow: Annotated[bool, typer.Option(help="Keep reading a capture that is still being written.")] = False,
-    max_message_size: Annotated[int, typer.Option(help="Larger RTMP messages are reported, not buffered.")] = 16 * 1024 * 1024,
+    follow: Annotated[bool, typer.Option(
+        help="Keep reading a capture that is still being written, until Ctrl-C. The table format prints "
+             "the ladder when following stops; --format ndjson prints each item as soon as it is complete.")] = False,
+    max_message_size: Annotated[int, typer.Option(callback=_at_least_min_message_size,
+        help=f"Larger RTMP messages are reported, not buffered (at least {MIN_MESSAGE_SIZE}).")] = 16 * 1024 * 1024,
 ) -> None:
     """Decode the RTMP sessions in CAPTURE: handshake, commands, status, metadata, media."""
     from droidcap.decode import FORMATS, DecodeFilter, decode_to, iter_items
@@ -63,6 +87,8 @@ def decode(
         typer.echo(f"droidcap: warning: {note.message}{where}", err=True)
 
     out = sys.stdout
+    if follow and fmt == "ndjson":  # each item must reach a pipe when it is complete, not per 8 KiB
+        out.reconfigure(line_buffering=True)
     try:
         report = decode_to(out, items, fmt=fmt, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
         out.flush()

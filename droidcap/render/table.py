@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from droidcap.capture.events import Direction
 from droidcap.pipeline import DecodedEvent
 from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
+from droidcap.rtmp.messages import Malformed
 from droidcap.session import NO_RESULT_EXPECTED, ConnectionSummary
 
 LINES_CAP = 5_000
@@ -34,6 +35,8 @@ def _status_code(args: list[Any]) -> str | None:
 
 def describe_message(msg: Message) -> str:
     """One line saying what a message is, the way the RTMP flow diagrams name steps."""
+    if type(msg.body) is Malformed:
+        return _describe_malformed(msg, msg.body)
     f = msg.body.json_fields()
     t = msg.type_id
     if t in (20, 17):
@@ -92,6 +95,20 @@ def describe_message(msg: Message) -> str:
     if t == 19 or t == 16:
         return f"shared object {f.get('so_name')} {_short(f.get('so_events'), 50)}"
     return f"{msg.type_name} ({msg.length} bytes)"
+
+
+_CONTROL_NAMES = {1: "Set Chunk Size", 2: "Abort", 3: "Acknowledgement", 4: "User Control",
+                 5: "Window Ack Size", 6: "Set Peer Bandwidth"}
+
+
+def _describe_malformed(msg: Message, body: Malformed) -> str:
+    """A body that did not parse has none of its fields: name the message and say why, instead
+    of printing the missing fields as None."""
+    if msg.type_id == 1:  # the chunk layer applies only a 4-byte size in 1..0x7fffffff
+        if msg.length == 4:
+            return f"Set Chunk Size {int(body.raw_head, 16)} (invalid, ignored)"
+        return f"Set Chunk Size (malformed, ignored: {body.reason})"
+    return f"{_CONTROL_NAMES.get(msg.type_id, msg.type_name)} (malformed: {body.reason})"
 
 
 def _is_media_frame(msg: Message) -> bool:
