@@ -22,6 +22,7 @@ from droidcap.capture.events import (
     StreamGap,
 )
 from droidcap.rtmp import detect
+from droidcap.rtmp.chunks import MemoryBudget
 from droidcap.rtmp.decoder import RtmpDecoder
 from droidcap.rtmp.events import RtmpEvent
 
@@ -30,6 +31,14 @@ from droidcap.rtmp.events import RtmpEvent
 DETECT_LIMIT = 16 * 1024
 # ... and how many flow events (gaps count, but hold no bytes) before deciding anyway.
 DETECT_MAX_EVENTS = 1024
+# Bounds over all flows at once, so that a capture of many flows cannot add up to unbounded
+# memory either: undecided flows (the oldest is decided when a new one would go over), the bytes
+# they hold together, and the endpoints counted for role inference.
+MAX_UNDECIDED_FLOWS = 4096
+DETECT_TOTAL_LIMIT = 16 * 1024 * 1024
+MAX_COUNTED_ENDPOINTS = 65536
+# What incomplete RTMP messages and chunk stream states of all connections may hold together.
+PARTIAL_TOTAL_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +105,7 @@ class _Live:
     swapped: bool  # RTMP client is the TCP "server" side (no SYN seen, roles inferred)
     c2s: RtmpDecoder  # decodes the TCP client's bytes
     s2c: RtmpDecoder
+    ended: int = 0  # directions ended; at 2 the connection is forgotten
 
     def decoder(self, tcp_dir: Direction) -> RtmpDecoder:
         # ``is`` rather than a dict keyed by Direction: an Enum's hash is a Python-level call
@@ -108,11 +118,16 @@ class _Live:
 class RtmpExtractor:
     """Feed flow events with :meth:`feed`, call :meth:`finish` at the end of the capture."""
 
-    def __init__(self, *, max_message_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, *, max_message_size: int = 16 * 1024 * 1024,
+                 max_partial_total: int = PARTIAL_TOTAL_LIMIT) -> None:
+        """``max_partial_total``: what incomplete messages (and chunk stream states) of all
+        connections may hold together; never less than two of the largest messages."""
         self._max_message_size = max_message_size
-        self._pending: dict[int, _Pending] = {}
+        self._budget = MemoryBudget(max(max_partial_total, 2 * max_message_size))
+        self._pending: dict[int, _Pending] = {}  # oldest first
+        self._held_total = 0  # bytes held by all pending flows
         self._live: dict[int, _Live] = {}
-        self._rejected: set[int] = set()
+        self._rejected: dict[int, int] = {}  # flow -> directions ended; forgotten at 2
         self._connections = 0
         # How many flows each endpoint takes part in: a listening server's endpoint is shared by
         # its flows, a client's ephemeral port is not (used to tell roles when no SYN was seen).
@@ -173,9 +188,8 @@ class RtmpExtractor:
             return self._hold(event)
         if type(event) is FlowOpened:
             self._pending[event.flow] = _Pending(opened=event)
-            for endpoint in (event.client, event.server):
-                self._endpoint_flows[endpoint] = self._endpoint_flows.get(endpoint, 0) + 1
-            return []
+            self._count_endpoints(event)
+            return self._decide_oldest()
         if type(event) is CaptureNote:
             return [event]
         live = self._live.get(event.flow)
@@ -183,7 +197,32 @@ class RtmpExtractor:
             return self._apply(live, event)
         if event.flow in self._pending:
             return self._hold(event)
+        if type(event) is StreamEnd and event.flow in self._rejected:
+            self._forget_rejected(event.flow, 1)
         return []
+
+    def _count_endpoints(self, event: FlowOpened) -> None:
+        counts = self._endpoint_flows
+        if len(counts) >= MAX_COUNTED_ENDPOINTS:
+            counts.clear()  # only role inference without SYN or handshake relies on it
+        for endpoint in (event.client, event.server):
+            counts[endpoint] = counts.get(endpoint, 0) + 1
+
+    def _forget_rejected(self, flow: int, ended: int) -> None:
+        ended += self._rejected.get(flow, 0)
+        if ended >= 2:
+            self._rejected.pop(flow, None)
+        else:
+            self._rejected[flow] = ended
+
+    def _decide_oldest(self) -> list[PipelineItem]:
+        """Over a bound for undecided flows: decide the oldest now, on what they have."""
+        out: list[PipelineItem] = []
+        while self._pending and (
+            len(self._pending) > MAX_UNDECIDED_FLOWS or self._held_total > DETECT_TOTAL_LIMIT
+        ):
+            out.extend(self._decide(next(iter(self._pending)), final=True))
+        return out
 
     def finish(self) -> list[PipelineItem]:
         """The capture ended: give undecided flows a last chance, then flush every decoder."""
@@ -208,7 +247,9 @@ class RtmpExtractor:
             held = pending.held[event.dir]
             room = DETECT_LIMIT - len(held)
             if room > 0:
+                before = len(held)
                 held += event.data[:room]
+                self._held_total += len(held) - before
         elif type(event) is StreamEnd:
             pending.ended.add(event.dir)
         # Decide once either side has said enough: a silent side (a player that only acks) must
@@ -218,7 +259,10 @@ class RtmpExtractor:
             or any(len(b) >= DETECT_LIMIT for b in pending.held.values())
             or len(pending.chunks) >= DETECT_MAX_EVENTS
         )
-        return self._decide(event.flow, final=final)
+        out = self._decide(event.flow, final=final)
+        if self._held_total > DETECT_TOTAL_LIMIT:
+            out.extend(self._decide_oldest())
+        return out
 
     def _decide(self, flow: int, *, final: bool) -> list[PipelineItem]:
         pending = self._pending[flow]
@@ -226,8 +270,9 @@ class RtmpExtractor:
         if verdict is None and not final:
             return []
         del self._pending[flow]
+        self._held_total -= sum(len(b) for b in pending.held.values())
         if verdict is None or not verdict.is_rtmp:
-            self._rejected.add(flow)
+            self._forget_rejected(flow, len(pending.ended))
             return []
         return self._start(pending, verdict)
 
@@ -256,7 +301,10 @@ class RtmpExtractor:
         roles = ("server", "client") if swapped else ("client", "server")
         c2s, s2c = (
             RtmpDecoder(
-                role=role, expect_handshake=verdict.handshake, max_message_size=self._max_message_size
+                role=role,
+                expect_handshake=verdict.handshake,
+                max_message_size=self._max_message_size,
+                budget=self._budget,
             )
             for role in roles
         )
@@ -279,6 +327,9 @@ class RtmpExtractor:
             return self._drain(live, event.dir, decoder)
         decoder.receive_eof()
         out = self._drain(live, event.dir, decoder)
+        live.ended += 1
+        if live.ended == 2:  # both directions over: nothing more will come for this flow
+            del self._live[live.connection.flow]
         out.append(
             ConnectionEnded(
                 connection=live.connection,

@@ -79,7 +79,8 @@ class StreamGap:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamEnd:
-    """One direction ended: ``reason`` is "fin", "rst" or "eof" (capture ended first)."""
+    """One direction ended: ``reason`` is "fin", "rst", "eof" (capture ended first) or "evicted"
+    (too many flows open at once: this one was the least recently active; see the tcp module)."""
 
     flow: int
     dir: Direction

@@ -25,6 +25,10 @@ The rules, all in this module:
   are a gap at once.
 - FIN ends its direction once every byte before it is accounted for (delivered or a gap).  RST
   ends both directions.  Every direction of every flow gets exactly one :class:`StreamEnd`.
+- Memory is bounded whatever the capture: at most ``max_flows`` flows are open at once — past
+  that, the least recently active eighth end early (reason "evicted", with one
+  :class:`CaptureNote`); a later segment of theirs opens a new flow, as mid-connection.  Ended
+  flows are remembered (to drop their stray retransmissions) up to ``max_flows`` of them.
 - Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
   byte; StreamGap the record with which the stream resumes after the hole (the snapped record for
   a snaplen gap, the current record when nothing resumes); FlowOpened and StreamEnd the record
@@ -121,13 +125,15 @@ class _Half:
     """Reassembly state of one direction of one flow."""
 
     __slots__ = (
-        "flow", "dir", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes", "acked",
-        "deadline",
+        "flow", "dir", "key", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes",
+        "acked", "deadline", "last",
     )
 
-    def __init__(self, flow: int, direction: Direction) -> None:
+    def __init__(self, flow: int, direction: Direction, key: tuple[bytes, int, int]) -> None:
         self.flow = flow
         self.dir = direction
+        self.key = key  # (addresses, source port, destination port) of this direction's segments
+        self.last = 0  # frame of the latest segment: eviction picks the least recently active
         self.peer: _Half = self
         self.next: int = -1  # next expected byte, unwrapped; -1 until the stream has a start
         # ``next`` mod 2**32 while the fast path may take the next segment, else -1 (never equal
@@ -158,14 +164,18 @@ class TcpReassembler:
         max_buffered: int = 2 * 1024 * 1024,
         max_buffered_total: int = 32 * 1024 * 1024,
         ack_grace: float = 1.0,
+        max_flows: int = 10_000,
     ) -> None:
         """``max_buffered``: out-of-order bytes held per direction before the hole in front of
         them is declared a gap; ``max_buffered_total``: the same bound over all directions, so a
         capture with many flows cannot add up to unbounded memory either; ``ack_grace``: capture
-        seconds a hole the peer has acknowledged may still be filled by a late-captured segment."""
+        seconds a hole the peer has acknowledged may still be filled by a late-captured segment;
+        ``max_flows``: flows open at once, and ended flows remembered (see the module doc)."""
         self.max_buffered = max_buffered
         self.max_buffered_total = max_buffered_total
         self.ack_grace = ack_grace
+        self.max_flows = max_flows
+        self._ended: dict[int, tuple[_Half, _Half]] = {}  # ended flows still remembered, oldest first
         self._stalled: dict[_Half, None] = {}  # halves with an acknowledged hole, oldest first
         self._deadline = _NEVER  # the earliest of their deadlines
         self._halves: dict[tuple[bytes, int, int], _Half] = {}
@@ -246,6 +256,7 @@ class TcpReassembler:
             if half is not None and seq == half.expect and not offflags & 7 and ip_end <= size:
                 # Fast path: the next in-order segment of an open direction, nothing held, not
                 # SYN/FIN/RST, not snapped.
+                half.last = frame
                 if payload:
                     half.next += len(payload)
                     half.expect = (seq + len(payload)) & _MASK32
@@ -255,6 +266,7 @@ class TcpReassembler:
                     ip_end = max(size, min(ip_end, orig_len))
                 if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
                     half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
+                half.last = frame
                 self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
             if half.peer.held and offflags & _ACK:
                 self._acked(half.peer, ack, time)
@@ -308,24 +320,50 @@ class TcpReassembler:
         if old is not None:  # port reuse: what the old flow left open ends here
             for half in (old, old.peer):
                 self._close(half, "eof", frame, time, out)
-            self._open.pop(old.flow, None)
+            self._retire(old)
         n = len(addrs) // 2
         src = (self._text(addrs[:n]), sport)
         dst = (self._text(addrs[n:]), dport)
         flow = self._flows
         self._flows += 1
         sender_is_server = flags & (_SYN | _ACK) == (_SYN | _ACK)
-        mine = _Half(flow, _S2C if sender_is_server else _C2S)
-        theirs = _Half(flow, mine.dir.reverse)
+        mine = _Half(flow, _S2C if sender_is_server else _C2S, key)
+        theirs = _Half(flow, mine.dir.reverse, (addrs[n:] + addrs[:n], dport, sport))
         mine.peer, theirs.peer = theirs, mine
-        self._halves[key] = mine
-        self._halves[(addrs[n:] + addrs[:n], dport, sport)] = theirs
+        self._halves[mine.key] = mine
+        self._halves[theirs.key] = theirs
+        if len(self._open) >= self.max_flows:
+            self._evict(frame, time, out)
         self._open[flow] = (theirs, mine) if sender_is_server else (mine, theirs)
         client, server = (dst, src) if sender_is_server else (src, dst)
         out.append(FlowOpened(
             flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time
         ))
         return mine
+
+    def _retire(self, half: _Half) -> None:
+        """The flow of ``half`` has ended both ways: remember it a while (its stray segments are
+        dropped, not taken for a new flow), then forget it."""
+        if self._open.pop(half.flow, None) is None:
+            return
+        self._ended[half.flow] = (half, half.peer)
+        while len(self._ended) > self.max_flows:
+            for old in self._ended.pop(next(iter(self._ended))):
+                if self._halves.get(old.key) is old:  # not since taken over by port reuse
+                    del self._halves[old.key]
+
+    def _evict(self, frame: int, time: float, out: Output) -> None:
+        """Too many flows open: end the least recently active eighth of them."""
+        flows = sorted(self._open.values(), key=lambda pair: max(pair[0].last, pair[1].last))
+        victims = flows[: max(1, len(flows) // 8)]
+        out.append(CaptureNote(frame=frame, message=(
+            f"more than {self.max_flows} TCP flows open at once: the {len(victims)} least "
+            "recently active end here (a later segment of theirs starts a new flow)"
+        )))
+        for pair in victims:
+            for half in pair:
+                self._close(half, "evicted", frame, time, out)
+            self._retire(pair[0])
 
     def _text(self, raw: bytes) -> str:
         text = self._addr_text.get(raw)
@@ -343,7 +381,7 @@ class TcpReassembler:
         if flags & _RST:  # from either side, even after its FIN: the connection is gone
             for h in (half, half.peer):
                 self._close(h, "rst", frame, time, out)
-            self._open.pop(half.flow, None)
+            self._retire(half)
             return
         if half.ended:
             return  # after FIN or RST: retransmissions and stray segments
@@ -365,7 +403,7 @@ class TcpReassembler:
         if half.fin is not None and half.next >= half.fin:
             self._close(half, "fin", frame, time, out)
             if half.peer.ended:
-                self._open.pop(half.flow, None)
+                self._retire(half)
         half.sync()
 
     @staticmethod
@@ -465,7 +503,7 @@ class TcpReassembler:
             if half.fin is not None and half.next >= half.fin:
                 self._close(half, "fin", frame, time, out)
                 if half.peer.ended:
-                    self._open.pop(half.flow, None)
+                    self._retire(half)
             half.sync()
         self._deadline = min((h.deadline for h in self._stalled), default=_NEVER)
 

@@ -29,7 +29,11 @@ because they change how that chunk is framed.
 
 The reader only frames; bodies are parsed by :mod:`droidcap.rtmp.messages`.  Memory is bounded:
 a message longer than ``max_message_size`` is announced and its payload dropped as it streams
-past, and the bytes of all incomplete messages together may not exceed ``max_partial``.
+past, and the bytes of all incomplete messages, plus a fixed cost per chunk stream, may not
+exceed a :class:`MemoryBudget` — the reader's own (``max_partial``), or one shared by every
+reader of a capture, so that the bound holds however many connections it has.  A message that
+would go over the budget is dropped (reported as skipped bytes); a chunk stream that does not
+fit loses the framing (:attr:`Desync.NO_ROOM`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "ChunkStream",
     "Desync",
     "Item",
+    "MemoryBudget",
     "Status",
     "plausible_header",
 ]
@@ -64,6 +69,12 @@ VALID_TYPES = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22})
 _CONTROL_LENGTHS = {1: (4, 4), 2: (4, 4), 3: (4, 4), 4: (2, 64), 5: (4, 4), 6: (5, 5)}
 _MIN_LENGTHS = {8: 1, 9: 1, 15: 4, 16: 4, 17: 4, 18: 3, 19: 15, 20: 13, 22: 11}
 _MAX_STREAM_ID = 0xFFFF
+# What a chunk stream's state costs, counted against the budget (a slotted object, its dict
+# entry, an empty bytearray): 65599 csids times many connections must not add up unchecked.
+STREAM_COST = 256
+# Chunk streams a reader may always open, budget or not (real peers use fewer than ten): a reader
+# that starts afresh after losing the framing can always make progress.
+FREE_STREAMS = 16
 
 # Items the reader appends to its output list (plain tuples: they are made per message).
 Item = tuple[Any, ...]
@@ -94,6 +105,18 @@ class Desync(Enum):
     UNKNOWN_CSID = "chunk for a chunk stream without a full (fmt 0) header"
     IMPLAUSIBLE = "implausible chunk header"
     INTERRUPTED = "new header inside an incomplete message"
+    NO_ROOM = "no room for another chunk stream (memory bound reached)"
+
+
+class MemoryBudget:
+    """Bytes that incomplete messages and chunk stream states may hold, across the readers that
+    share it.  Each reader adds and returns its own share (``ChunkReader.partial``)."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
 
 
 def plausible_header(
@@ -142,8 +165,8 @@ class ChunkReader:
         "desync",
         "from_start",
         "headers",
+        "budget",
         "max_message_size",
-        "max_partial",
         "need",
         "partial",
         "streams",
@@ -157,14 +180,21 @@ class ChunkReader:
         strict: bool = False,
         from_start: bool = False,
         max_message_size: int,
-        max_partial: int,
+        max_partial: int | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
+        """``budget``: shared with other readers; else the reader has its own of ``max_partial``
+        bytes."""
+        if budget is None:
+            if max_partial is None:
+                raise TypeError("ChunkReader needs max_partial or a shared budget")
+            budget = MemoryBudget(max_partial)
         self.streams: dict[int, ChunkStream] = {}
         self.chunk_size = chunk_size
         self.strict = strict
         self.max_message_size = max_message_size
-        self.max_partial = max_partial
-        self.partial = 0  # bytes held by incomplete messages
+        self.budget = budget
+        self.partial = 0  # this reader's share of the budget: incomplete messages, stream states
         self.desync: Desync | None = None
         self.headers = 0  # chunk headers read
         self.continuations = 0  # fmt 3 chunks continuing a message: proof of the chunk size
@@ -181,6 +211,7 @@ class ChunkReader:
         """Forget every csid's state (after a gap or skipped bytes: it may be stale)."""
         self.streams.clear()
         self.from_start = False
+        self.budget.used -= self.partial
         self.partial = 0
         self._cur = None
         self._rest = 0
@@ -307,10 +338,19 @@ class ChunkReader:
             if p + n > end and not dropping:
                 self.need = p + n - pos
                 return pos, Status.NEED_MORE
+            if (
+                st is None
+                and len(streams) >= FREE_STREAMS
+                and self.budget.used + STREAM_COST > self.budget.limit
+            ):
+                self.desync = Desync.NO_ROOM
+                return pos, Status.DESYNC
             # commit
             self.headers += 1
             if st is None:  # fmt 0, or fmt 1 on a csid never seen (see from_start)
                 st = streams[csid] = ChunkStream(anchored=fmt == 0 or self.from_start)
+                self.partial += STREAM_COST
+                self.budget.used += STREAM_COST
             if cont:
                 self.continuations += 1
             else:
@@ -345,20 +385,29 @@ class ChunkReader:
             if not cont and n == st.length:  # the whole message in one chunk
                 self._complete(csid, st, bytes(data[p:pos]), pos, out)
                 continue
-            if self.partial + n > self.max_partial:
-                self._evict(out, pos, n)
-                if st.dropping:  # the evicted message was this one
-                    self._skip(st, n)
-                    continue
+            budget = self.budget
+            if budget.used + n > budget.limit:
+                # Dropping this message, not hunting for the largest: O(1) per chunk however
+                # many chunk streams hold something.
+                out.append((SKIPPED, pos, st.received + n, _no_room(csid, budget)))
+                self.partial -= st.received
+                budget.used -= st.received
+                st.body = bytearray()
+                st.dropping = True  # the rest streams past, counted by _skip
+                self._skip(st, n)
+                continue
             st.body += data[p:pos]
             st.received += n
             if st.received == st.length:
-                self.partial -= st.received - n
+                held = st.received - n
+                self.partial -= held
+                budget.used -= held
                 body = bytes(st.body)  # bytes: what the body parsers are fastest with
                 st.body = bytearray()
                 self._complete(csid, st, body, pos, out)
             else:
                 self.partial += n
+                budget.used += n
         return pos, Status.LIMIT
 
     def _drain(self, data: bytes | bytearray, p: int, end: int) -> int:
@@ -376,25 +425,10 @@ class ChunkReader:
             st.received = 0
             st.dropping = False
 
-    def _evict(self, out: list[Item], at: int, n: int) -> None:
-        """Too many bytes in incomplete messages: give up the largest ones until ``n`` more
-        fit."""
-        while self.partial + n > self.max_partial and self.partial:
-            csid, st = max(
-                self.streams.items(), key=lambda kv: 0 if kv[1].dropping else kv[1].received
-            )
-            reason = (
-                f"incomplete message on csid {csid} dropped: "
-                f"more than {self.max_partial} bytes held in incomplete messages"
-            )
-            out.append((SKIPPED, at, st.received, reason))
-            self.partial -= st.received
-            st.body = bytearray()
-            st.dropping = True
-
     def _drop(self, st: ChunkStream) -> None:
         if not st.dropping:
             self.partial -= st.received
+            self.budget.used -= st.received
         st.received = 0
         st.dropping = False
         st.body = bytearray()
@@ -427,6 +461,13 @@ class ChunkReader:
                 if not target.dropping:
                     out.append((SKIPPED, end, target.received, "message aborted by the sender"))
                 self._drop(target)
+
+
+def _no_room(csid: int, budget: MemoryBudget) -> str:
+    return (
+        f"incomplete message on csid {csid} dropped: more than {budget.limit} bytes held in "
+        "incomplete messages"
+    )
 
 
 def _interrupted(csid: int, st: ChunkStream) -> str:

@@ -36,6 +36,7 @@ from droidcap.rtmp.chunks import (
     OVERSIZE,
     ChunkReader,
     Item,
+    MemoryBudget,
     Status,
 )
 from droidcap.rtmp.events import (
@@ -86,8 +87,10 @@ class RtmpDecoder:
     ``expect_handshake``: True/False if the caller knows, None to decide from the first bytes
     (a version byte 3/6 not followed by a believable chunk header means a handshake).
     ``max_message_size``: longer messages are reported as
-    :class:`~droidcap.rtmp.events.OversizeMessage` and their bodies skipped; incomplete messages
-    together may hold at most twice this much.
+    :class:`~droidcap.rtmp.events.OversizeMessage` and their bodies skipped.  ``budget``: what
+    incomplete messages and chunk stream states may hold, shared with other decoders (the
+    pipeline gives all decoders of a capture one); by default the decoder's own, twice
+    ``max_message_size``.
     """
 
     def __init__(
@@ -96,8 +99,10 @@ class RtmpDecoder:
         role: Literal["client", "server"],
         expect_handshake: bool | None = None,
         max_message_size: int = 16 * 1024 * 1024,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self._role = role
+        self._budget = MemoryBudget(2 * max_message_size) if budget is None else budget
         self._names = ("C0", "C1", "C2") if role == "client" else ("S0", "S1", "S2")
         self._max_message_size = max_message_size
         self._buf = StreamBuffer()
@@ -526,7 +531,7 @@ class RtmpDecoder:
             strict=strict,
             from_start=from_start,
             max_message_size=self._max_message_size,
-            max_partial=2 * self._max_message_size,
+            budget=self._budget,
         )
 
 
