@@ -72,6 +72,10 @@ _MAX_STREAM_ID = 0xFFFF
 # What a chunk stream's state costs, counted against the budget (a slotted object, its dict
 # entry, an empty bytearray): 65599 csids times many connections must not add up unchecked.
 STREAM_COST = 256
+# A chunk payload larger than this is taken in pieces as it arrives (once its header is read and
+# framing is trusted) rather than waited for whole: with a huge chunk size, the receive buffer
+# would otherwise hold up to a whole message outside the budget.
+PIECEWISE_AT = 64 * 1024
 # Chunk streams a reader may always open, budget or not (real peers use fewer than ten): a reader
 # that starts afresh after losing the framing can always make progress.
 FREE_STREAMS = 16
@@ -158,6 +162,7 @@ class ChunkReader:
 
     __slots__ = (
         "_cur",
+        "_cur_csid",
         "_rest",
         "chunk_size",
         "chunk_size_set",
@@ -204,8 +209,11 @@ class ChunkReader:
         # its first csid 2 message with a fmt 1 header.  Cleared by reset_streams().
         self.from_start = from_start
         self.need = 1  # after NEED_MORE: bytes the next chunk needs at least
-        self._cur: ChunkStream | None = None  # dropped message whose chunk is partly skipped
-        self._rest = 0  # payload bytes of that chunk still to skip
+        # The chunk being taken in pieces: a dropped message's (skipped as it streams past) or a
+        # large one's (see PIECEWISE_AT), and its payload bytes still to come.
+        self._cur: ChunkStream | None = None
+        self._cur_csid = 0
+        self._rest = 0
 
     def reset_streams(self) -> None:
         """Forget every csid's state (after a gap or skipped bytes: it may be stale)."""
@@ -240,9 +248,10 @@ class ChunkReader:
 
         A chunk is consumed whole (header and payload) or not at all, so no state changes
         until its bytes are all there — except for a message being dropped for its size,
-        whose payload is skipped as it arrives (:meth:`_drain`)."""
+        whose payload is skipped as it arrives, and a chunk larger than :data:`PIECEWISE_AT`, which
+        is taken in pieces as it arrives (:meth:`_take`)."""
         if self._rest:
-            pos = self._drain(data, pos, end)
+            pos = self._take(data, pos, end, out)
             if self._rest:
                 self.need = 1
                 return pos, Status.NEED_MORE
@@ -335,9 +344,15 @@ class ChunkReader:
                 n = msg_len
                 dropping = msg_len > max_size
             n = min(n, self.chunk_size)
+            piecewise = dropping
             if p + n > end and not dropping:
-                self.need = p + n - pos
-                return pos, Status.NEED_MORE
+                if strict or n <= PIECEWISE_AT:
+                    self.need = p + n - pos
+                    return pos, Status.NEED_MORE
+                if p >= end:  # a large chunk: its header and one payload byte will do
+                    self.need = p + 1 - pos
+                    return pos, Status.NEED_MORE
+                piecewise = True
             if (
                 st is None
                 and len(streams) >= FREE_STREAMS
@@ -373,10 +388,11 @@ class ChunkReader:
                     out.append(
                         (OVERSIZE, p, csid, fmt, st.timestamp, st.type_id, st.stream_id, st.length)
                     )
-            if dropping:
+            if piecewise:
                 self._cur = st
+                self._cur_csid = csid
                 self._rest = n
-                pos = self._drain(data, p, end)
+                pos = self._take(data, p, end, out)
                 if self._rest:
                     self.need = 1
                     return pos, Status.NEED_MORE
@@ -410,14 +426,36 @@ class ChunkReader:
                 budget.used += n
         return pos, Status.LIMIT
 
-    def _drain(self, data: bytes | bytearray, p: int, end: int) -> int:
-        """Skip what is here of the current chunk of a dropped message."""
+    def _take(self, data: bytes | bytearray, p: int, end: int, out: list[Item]) -> int:
+        """Take what is here of the chunk in pieces: skip it for a dropped message, else add it
+        to the message (completing it with the chunk's last byte), within the budget."""
         st = self._cur
         assert st is not None
-        n = min(self._rest, end - p)
-        self._rest -= n
-        self._skip(st, n)
-        return p + n
+        k = min(self._rest, end - p)
+        self._rest -= k
+        if st.dropping:
+            self._skip(st, k)
+            return p + k
+        budget = self.budget
+        if budget.used + k > budget.limit:
+            out.append((SKIPPED, p + k, st.received + k, _no_room(self._cur_csid, budget)))
+            self.partial -= st.received
+            budget.used -= st.received
+            st.body = bytearray()
+            st.dropping = True
+            self._skip(st, k)
+            return p + k
+        st.body += data[p : p + k]
+        st.received += k
+        self.partial += k
+        budget.used += k
+        if st.received == st.length:
+            self.partial -= st.received
+            budget.used -= st.received
+            body = bytes(st.body)
+            st.body = bytearray()
+            self._complete(self._cur_csid, st, body, p + k, out)
+        return p + k
 
     def _skip(self, st: ChunkStream, n: int) -> None:
         st.received += n
