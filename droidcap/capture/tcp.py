@@ -26,8 +26,8 @@ The rules, all in this module:
 - FIN ends its direction once every byte before it is accounted for (delivered or a gap).  RST
   ends both directions.  Every direction of every flow gets exactly one :class:`StreamEnd`.
 - Memory is bounded whatever the capture: at most ``max_flows`` flows are open at once — past
-  that, the least recently active eighth end early (reason "evicted", with one
-  :class:`CaptureNote`); a later segment of theirs opens a new flow, as mid-connection.  Ended
+  that, the least recently active eighth end early (reason "evicted"; one :class:`CaptureNote`
+  the first time); a later segment of theirs opens a new flow, as mid-connection.  Ended
   flows are remembered (to drop their stray retransmissions) up to ``max_flows`` of them.
 - Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
   byte; StreamGap the record with which the stream resumes after the hole (the snapped record for
@@ -176,6 +176,7 @@ class TcpReassembler:
         self.ack_grace = ack_grace
         self.max_flows = max_flows
         self._ended: dict[int, tuple[_Half, _Half]] = {}  # ended flows still remembered, oldest first
+        self._evicted = 0  # flows ended early to stay within max_flows
         self._stalled: dict[_Half, None] = {}  # halves with an acknowledged hole, oldest first
         self._deadline = _NEVER  # the earliest of their deadlines
         self._halves: dict[tuple[bytes, int, int], _Half] = {}
@@ -356,10 +357,12 @@ class TcpReassembler:
         """Too many flows open: end the least recently active eighth of them."""
         flows = sorted(self._open.values(), key=lambda pair: max(pair[0].last, pair[1].last))
         victims = flows[: max(1, len(flows) // 8)]
-        out.append(CaptureNote(frame=frame, message=(
-            f"more than {self.max_flows} TCP flows open at once: the {len(victims)} least "
-            "recently active end here (a later segment of theirs starts a new flow)"
-        )))
+        if not self._evicted:  # one note is enough; the flows' ends say "evicted"
+            out.append(CaptureNote(frame=frame, message=(
+                f"more than {self.max_flows} TCP flows open at once: from here on the least "
+                "recently active are ended early (a later segment of one starts a new flow)"
+            )))
+        self._evicted += len(victims)
         for pair in victims:
             for half in pair:
                 self._close(half, "evicted", frame, time, out)
