@@ -18,7 +18,7 @@ from droidcap.errors import CaptureFormatError, NoRtmpError, NoSuchConnectionErr
 from droidcap.pipeline import DecodedEvent, PipelineItem, RtmpExtractor
 from droidcap.render.records import event_record, matches
 from droidcap.render.table import TableRenderer
-from droidcap.session import ConnectionSummary, SessionTracker
+from droidcap.session import MAX_TRACKED_CONNECTIONS, ConnectionSummary, SessionTracker
 
 FORMATS = ("table", "json", "ndjson")
 
@@ -100,6 +100,14 @@ def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
     except CaptureFormatError as err:  # damaged part-way: render what came before, then say so
         damage = err
         notes.append(CaptureNote(frame=None, message=str(err)))
+    if tracker.untracked:
+        note = CaptureNote(frame=None, message=(
+            f"more than {MAX_TRACKED_CONNECTIONS} RTMP connections: the summary covers the first "
+            f"{MAX_TRACKED_CONNECTIONS}, {tracker.untracked} more were decoded (see --format ndjson)"
+        ))
+        notes.append(note)
+        if on_note is not None:
+            on_note(note)
     found = tracker.summaries()
     if not found:
         if damage is not None:

@@ -3,7 +3,8 @@
 Standard library only.  :class:`SessionTracker` consumes the pipeline's items one at a time and
 keeps only a summary per connection (never the messages themselves), so memory stays bounded
 whatever the capture size: lists that a hostile capture could grow are capped at
-:data:`LIST_CAP` entries with a count of what was dropped.
+:data:`LIST_CAP` entries with a count of what was dropped, and at most
+:data:`MAX_TRACKED_CONNECTIONS` connections are summarised (the rest are counted).
 """
 
 from __future__ import annotations
@@ -288,25 +289,36 @@ def _first_dict(args: list[Any]) -> dict[str, Any]:
     return {}
 
 
+MAX_TRACKED_CONNECTIONS = 10_000
+"""Connections summarised at most; a capture with more still decodes them all (ndjson)."""
+
+
 class SessionTracker:
     """Feed pipeline items with :meth:`feed`; :meth:`summaries` gives one summary per connection."""
 
     def __init__(self) -> None:
         self._conns: dict[int, _ConnState] = {}
+        self.untracked = 0  # connections beyond MAX_TRACKED_CONNECTIONS, not summarised
 
     def feed(self, item: PipelineItem) -> None:
         kind = type(item)
         if kind is DecodedEvent:
-            state = self._conns[item.connection.conn]
-            self._event(state, item)
+            state = self._conns.get(item.connection.conn)
+            if state is not None:
+                self._event(state, item)
         elif kind is ConnectionFound:
             c = item.connection
+            if len(self._conns) >= MAX_TRACKED_CONNECTIONS:
+                self.untracked += 1
+                return
             state = _ConnState(connection=c, first_time=c.opened_time, last_time=c.opened_time)
             if c.syn_seen:
                 state.mark("tcp_syn", c.opened_time, c.opened_frame)
             self._conns[c.conn] = state
         elif kind is ConnectionEnded:
-            state = self._conns[item.connection.conn]
+            state = self._conns.get(item.connection.conn)
+            if state is None:
+                return
             state.last_time = max(state.last_time, item.time)
             state.mark("closed", item.time, item.frame)
 

@@ -57,3 +57,23 @@ def test_connections_are_forgotten_when_both_directions_end():
         extractor.feed(event)
     assert extractor.connections_found == 3
     assert extractor._live == {}  # every connection closed with FIN both ways
+
+
+def test_summaries_and_ladders_cover_a_bounded_number_of_connections(monkeypatch):
+    import io
+
+    from droidcap import decode, session
+    from droidcap.render import table
+
+    for module in (session, table, decode):
+        monkeypatch.setattr(module, "MAX_TRACKED_CONNECTIONS", 1)
+    notes = []
+    out = io.StringIO()
+    path = CAPTURES / MANIFEST["nginx_ffmpeg_players"]["file"]
+    report = decode.decode_to(out, decode.iter_items(path), fmt="table", on_note=notes.append)
+    assert [s.conn for s in report.summaries] == [0]
+    assert out.getvalue().count("conn ") == 1
+    assert [n.message for n in notes] == [
+        "more than 1 RTMP connections: the summary covers the first 1, 2 more were decoded "
+        "(see --format ndjson)"
+    ]

@@ -15,9 +15,17 @@ from droidcap.capture.events import Direction
 from droidcap.pipeline import DecodedEvent
 from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
 from droidcap.rtmp.messages import Malformed
-from droidcap.session import NO_RESULT_EXPECTED, ConnectionSummary
+from droidcap.session import MAX_TRACKED_CONNECTIONS, NO_RESULT_EXPECTED, ConnectionSummary
 
 LINES_CAP = 5_000
+TOTAL_LINES_CAP = 100_000  # over all connections: many connections must not add up unbounded
+
+
+@dataclass(slots=True)
+class _LinesLeft:
+    """Ladder lines still allowed over all connections (shared by the ladders)."""
+
+    left: int = TOTAL_LINES_CAP
 ARROW = {Direction.C2S: "->", Direction.S2C: "<-"}
 
 
@@ -138,14 +146,16 @@ class _Run:
 @dataclass(slots=True)
 class _Ladder:
     origin: float
+    budget: _LinesLeft
     lines: list[str] = field(default_factory=list)
     dropped: int = 0
     run: _Run | None = None
 
     def add(self, time: float, frame: int | str, arrow: str, text: str) -> None:
-        if len(self.lines) >= LINES_CAP:
+        if len(self.lines) >= LINES_CAP or self.budget.left <= 0:
             self.dropped += 1
             return
+        self.budget.left -= 1
         self.lines.append(f"  {(time - self.origin) * 1000:>11.3f}  {frame!s:>8}  {arrow:^3}  {text}")
 
 
@@ -154,12 +164,15 @@ class TableRenderer:
 
     def __init__(self) -> None:
         self._ladders: dict[int, _Ladder] = {}
+        self._budget = _LinesLeft()
 
     def feed(self, item: DecodedEvent) -> None:
         conn = item.connection
         ladder = self._ladders.get(conn.conn)
         if ladder is None:
-            ladder = self._ladders[conn.conn] = _Ladder(origin=conn.opened_time)
+            if len(self._ladders) >= MAX_TRACKED_CONNECTIONS:
+                return  # not summarised either (see session.MAX_TRACKED_CONNECTIONS)
+            ladder = self._ladders[conn.conn] = _Ladder(origin=conn.opened_time, budget=self._budget)
             if conn.syn_seen:
                 ladder.add(conn.opened_time, conn.opened_frame, "->", "TCP SYN")
         ev = item.event
@@ -219,7 +232,7 @@ class TableRenderer:
 
     def write(self, out: TextIO, summaries: list[ConnectionSummary]) -> None:
         for summary in summaries:
-            ladder = self._ladders.get(summary.conn) or _Ladder(origin=summary.first_time)
+            ladder = self._ladders.get(summary.conn) or _Ladder(origin=summary.first_time, budget=self._budget)
             self._close_run(ladder)
             out.write(_heading(summary) + "\n")
             out.write(f"  {'+ms':>11}  {'frame':>8}  dir  step\n")
