@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict, Unpack
 
 from droidcap.capture.events import CaptureNote, FlowEvent, Record
 from droidcap.capture.reader import CaptureReader
@@ -43,25 +43,25 @@ def iter_records(
         yield from reader.events()
 
 
-def iter_flow_events(
-    source: Source,
-    *,
-    follow: bool = False,
-    poll_interval: float = 0.2,
-    idle_timeout: float | None = None,
-    stop: Callable[[], bool] | None = None,
-    reassembler: TcpReassembler | None = None,
-) -> Iterator[FlowEvent | CaptureNote]:
+class FlowOptions(TypedDict, total=False):
+    """The keyword options of :func:`iter_flow_events`, as :func:`iter_flow_batches` takes them."""
+
+    follow: bool
+    poll_interval: float
+    idle_timeout: float | None
+    stop: Callable[[], bool] | None
+    reassembler: TcpReassembler | None
+
+
+def iter_flow_events(source: Source, **options: Unpack[FlowOptions]) -> Iterator[FlowEvent | CaptureNote]:
     """Reassembled TCP flow events of a capture, ending with the ``finish()`` of every open flow.
 
     Notes of the reader (skipped blocks, a truncated end) and of the TCP layer (fragments,
-    malformed headers) come in capture order between the flow events.  Pass a ``reassembler`` to
-    change its bounds (``TcpReassembler(max_buffered=..., ack_grace=...)``).
+    malformed headers) come in capture order between the flow events.  Options as
+    :func:`iter_flow_batches`; pass a ``reassembler`` to change its bounds
+    (``TcpReassembler(max_buffered=..., ack_grace=...)``).
     """
-    for batch in iter_flow_batches(
-        source, follow=follow, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop,
-        reassembler=reassembler,
-    ):
+    for batch in iter_flow_batches(source, **options):
         yield from batch
 
 

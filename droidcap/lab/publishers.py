@@ -137,6 +137,10 @@ def ffmpeg_publish_argv(url: str, spec: PublisherSpec, *, flv_copy: Path | None 
     if flv_copy is None:
         argv += ["-flvflags", "no_duration_filesize", "-f", "flv", url]
     else:
+        # The tee muxer does not ask the encoders for global headers as flv does: without this,
+        # libx264 and aac put their configuration in-band and the FLV sequence headers are empty
+        # (an AVC sequence header of 0 bytes, Annex-B NAL units) — not what a phone sends.
+        argv += ["-flags:v", "+global_header"] + (["-flags:a", "+global_header"] if spec.audio else [])
         argv += ["-map", "0:v"] + (["-map", "1:a"] if spec.audio else [])
         slave = "f=flv:flvflags=no_duration_filesize"
         argv += ["-f", "tee", f"[{slave}:onfail=abort]{_tee_escape(url)}|[{slave}]{_tee_escape(str(flv_copy))}"]
