@@ -7,18 +7,27 @@ every port droidcap found RTMP on (tshark only knows port 1935 by itself).  pysh
 asyncio loop, so callers inside an event loop must run this in a thread; and it installs a
 process-wide ``SafeChildWatcher`` (SIGCHLD), so a long-lived process that manages other children
 is better off running it in a process of its own, as ``droidcap decode --engine tshark`` does.
-(Given a private loop instead, pyshark's close races asyncio's child watcher for tshark's exit
-status and now and then reports a crash that did not happen: seen in this project's tests.)
+
+tshark's exit status is not trusted blindly: pyshark raises a crash when tshark exits non-zero,
+which it does on a truncated capture after printing every packet it could read, and also when
+asyncio's child watcher loses the race for tshark's exit status and reports 255 for a run that
+went well.  So a failed exit becomes one warning made of tshark's own error line, or nothing when
+tshark printed no error -- as the native engine reports a truncated capture.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import logging
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from droidcap.capture.events import Direction
+from droidcap.capture.events import CaptureNote, Direction
 from droidcap.errors import DroidcapError
 from droidcap.pipeline import Connection, ConnectionFound, DecodedEvent, PipelineItem
 from droidcap.rtmp.events import HandshakePart, Message
@@ -30,6 +39,7 @@ UCM_EVENTS = {0: "stream_begin", 1: "stream_eof", 2: "stream_dry", 3: "set_buffe
               4: "stream_is_recorded", 6: "ping_request", 7: "ping_response",
               31: "buffer_empty", 32: "buffer_ready"}
 LIMIT_TYPES = {0: "hard", 1: "soft", 2: "dynamic"}
+_EXIT_WAIT = 5.0  # seconds tshark gets to exit after closing its output, before pyshark kills it
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,72 +150,146 @@ def _body(layer: Any, type_id: int) -> dict[str, Any]:
 
 
 def tshark_items(path: Path) -> Iterator[PipelineItem]:
-    """Pipeline items for ``path`` as Wireshark's RTMPT dissector decodes it."""
-    try:
-        import pyshark
-    except ImportError as err:  # pragma: no cover - pyshark is a runtime dependency
-        raise DroidcapError(f"pyshark is not installed ({err}); reinstall droidcap") from None
-    import shutil
-
+    """Pipeline items for ``path`` as Wireshark's RTMPT dissector decodes it, then a
+    :class:`CaptureNote` if tshark failed part-way (a truncated capture, say)."""
+    capture_class = _capture_class()
     if shutil.which("tshark") is None:
         raise DroidcapError("tshark is not installed; on Debian: apt-get install tshark")
     ports = rtmp_server_ports(path)
     decode_as = {f"tcp.port=={p}": "rtmpt" for p in sorted(ports) if p != 1935}
-    capture = pyshark.FileCapture(
+    capture = capture_class(
         str(path),
         display_filter="rtmpt",
         override_prefs={"rtmpt.max_packet_size": "16777216"},
         decode_as=decode_as or None,
     )
+    with _lost_exit_status_unlogged():
+        try:
+            yield from _packet_items(capture, ports)
+        finally:
+            capture.close()
+    if capture.tshark_error is not None:
+        yield CaptureNote(frame=None, message=f"tshark: {capture.tshark_error}")
+
+
+@functools.cache
+def _capture_class() -> type:
+    """pyshark's FileCapture, made to keep tshark's failure instead of raising it.
+
+    pyshark raises its crash from the packet loop, again from ``close()`` and once more from
+    ``__del__`` at interpreter exit, because it never forgets the failed process; here each process
+    is cleaned up once and the failure is kept in ``tshark_error`` for :func:`tshark_items` to
+    report.  Imported on first use: pyshark is slow to import and ``--help`` should not wait."""
+    try:
+        import pyshark
+        from pyshark.capture.capture import TSharkCrashException
+    except ImportError as err:  # pragma: no cover - pyshark is a runtime dependency
+        raise DroidcapError(f"pyshark is not installed ({err}); reinstall droidcap") from None
+
+    class FileCapture(pyshark.FileCapture):
+        tshark_error: str | None = None
+
+        async def _cleanup_subprocess(self, process: Any) -> None:
+            if self._eof_reached:
+                # tshark is exiting by itself; pyshark kills a process whose exit it has not seen
+                # yet and then reports nothing, which would lose the error of a truncated capture
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(process.wait(), _EXIT_WAIT)
+            try:
+                await super()._cleanup_subprocess(process)
+            except TSharkCrashException:
+                # the last stderr line is only final once tshark's stderr is read to its end
+                await asyncio.gather(*self._stderr_handling_tasks)
+                self.tshark_error = _tshark_error(self._last_error_line)
+            finally:
+                self._running_processes.discard(process)
+
+    return FileCapture
+
+
+def _tshark_error(line: str | None) -> str | None:
+    """tshark's last stderr line, without its ``tshark:`` prefix; None when it is no error: no
+    line at all, or the notice tshark prints whenever it runs as root, which is all there is when
+    asyncio lost tshark's exit status (pyshark then reports status 255 for a run that went well)."""
+    if not line or line.startswith("Running as user "):
+        return None
+    return line.removeprefix("tshark: ")
+
+
+def _keeps_record(record: logging.LogRecord) -> bool:
+    """False for asyncio's report that it lost a child's exit status (see :func:`_tshark_error`)."""
+    return not (isinstance(record.msg, str) and record.msg.startswith("Unknown child process pid"))
+
+
+@contextlib.contextmanager
+def _lost_exit_status_unlogged() -> Iterator[None]:
+    """Keep asyncio's "Unknown child process pid" warning off the user's terminal while tshark
+    runs: with no logging configured, Python prints it to stderr, and it is about a harmless race."""
+    logger = logging.getLogger("asyncio")
+    logger.addFilter(_keeps_record)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_keeps_record)
+
+
+def _starts_handshake(packet: Any) -> bool:
+    """Whether the packet carries C0 or S0: tshark's own view of whether a connection's handshake
+    was captured, so that the tshark engine never leans on droidcap's detector for it."""
+    return any(layer.get_field(name) is not None
+               for layer in packet.layers if layer.layer_name == "rtmpt"
+               for name in ("handshake_c0", "handshake_s0"))
+
+
+def _packet_items(capture: Any, ports: set[int]) -> Iterator[PipelineItem]:
+    """Connections, handshake parts and messages, packet by packet, from pyshark's packets."""
     connections: dict[int, Connection] = {}
     # (conn, dir, csid) → [timestamp, type_id, stream_id, length] of the last header on that csid
     csid_state: dict[tuple[int, Direction, int], list[int]] = {}
-    try:
-        for packet in capture:
-            stream = int(packet.tcp.stream)
-            src = (packet.ip.src if hasattr(packet, "ip") else packet.ipv6.src, int(packet.tcp.srcport))
-            dst = (packet.ip.dst if hasattr(packet, "ip") else packet.ipv6.dst, int(packet.tcp.dstport))
-            time = float(packet.sniff_timestamp)
-            frame = int(packet.number)
-            connection = connections.get(stream)
-            if connection is None:
-                client, server = (dst, src) if src[1] in ports or (src[1] == 1935 and dst[1] not in ports) else (src, dst)
-                connection = Connection(conn=len(connections), flow=stream, client=client, server=server,
-                                        syn_seen=False, opened_time=time, opened_frame=frame, handshake_seen=False)
-                connections[stream] = connection
-                yield ConnectionFound(connection=connection)
-            direction = Direction.C2S if src == connection.client else Direction.S2C
-            side = "C" if direction is Direction.C2S else "S"
-            for layer in packet.layers:
-                if layer.layer_name != "rtmpt":
-                    continue
-                for n in range(3):
-                    raw = layer.get_field(f"handshake_{side.lower()}{n}")
-                    if raw is not None:
-                        version = int(str(raw).replace(":", "")[:2], 16) if n == 0 else None
-                        yield DecodedEvent(connection=connection, dir=direction,
-                                           event=HandshakePart(part=f"{side}{n}", frame=frame, time=time, version=version))
-                fmt = _int(layer, "header_format")
-                csid = _int(layer, "header_csid")
-                if fmt is None or csid is None:
-                    continue
-                key = (connection.conn, direction, csid)
-                state = csid_state.setdefault(key, [0, 0, 0, 0])
-                delta = _int(layer, "header_timestampdelta")
-                stamp = _int(layer, "header_timestamp")
-                if fmt == 0 and stamp is not None:
-                    state[0] = stamp
-                elif delta is not None:
-                    state[0] += delta
-                elif stamp is not None:
-                    state[0] = stamp
-                for index, name in ((1, "header_typeid"), (2, "header_streamid"), (3, "header_bodysize")):
-                    value = _int(layer, name)
-                    if value is not None:
-                        state[index] = value
-                body = TsharkBody(_body(layer, state[1]))
-                yield DecodedEvent(connection=connection, dir=direction, event=Message(
-                    frame=frame, time=time, csid=csid, fmt=fmt, timestamp=state[0], type_id=state[1],
-                    stream_id=state[2], length=state[3], body=body))
-    finally:
-        capture.close()
+    for packet in capture:
+        stream = int(packet.tcp.stream)
+        src = (packet.ip.src if hasattr(packet, "ip") else packet.ipv6.src, int(packet.tcp.srcport))
+        dst = (packet.ip.dst if hasattr(packet, "ip") else packet.ipv6.dst, int(packet.tcp.dstport))
+        time = float(packet.sniff_timestamp)
+        frame = int(packet.number)
+        connection = connections.get(stream)
+        if connection is None:
+            client, server = (dst, src) if src[1] in ports or (src[1] == 1935 and dst[1] not in ports) else (src, dst)
+            connection = Connection(conn=len(connections), flow=stream, client=client, server=server,
+                                    syn_seen=False, opened_time=time, opened_frame=frame,
+                                    handshake_seen=_starts_handshake(packet))
+            connections[stream] = connection
+            yield ConnectionFound(connection=connection)
+        direction = Direction.C2S if src == connection.client else Direction.S2C
+        side = "C" if direction is Direction.C2S else "S"
+        for layer in packet.layers:
+            if layer.layer_name != "rtmpt":
+                continue
+            for n in range(3):
+                raw = layer.get_field(f"handshake_{side.lower()}{n}")
+                if raw is not None:
+                    version = int(str(raw).replace(":", "")[:2], 16) if n == 0 else None
+                    yield DecodedEvent(connection=connection, dir=direction,
+                                       event=HandshakePart(part=f"{side}{n}", frame=frame, time=time, version=version))
+            fmt = _int(layer, "header_format")
+            csid = _int(layer, "header_csid")
+            if fmt is None or csid is None:
+                continue
+            key = (connection.conn, direction, csid)
+            state = csid_state.setdefault(key, [0, 0, 0, 0])
+            delta = _int(layer, "header_timestampdelta")
+            stamp = _int(layer, "header_timestamp")
+            if fmt == 0 and stamp is not None:
+                state[0] = stamp
+            elif delta is not None:
+                state[0] += delta
+            elif stamp is not None:
+                state[0] = stamp
+            for index, name in ((1, "header_typeid"), (2, "header_streamid"), (3, "header_bodysize")):
+                value = _int(layer, name)
+                if value is not None:
+                    state[index] = value
+            body = TsharkBody(_body(layer, state[1]))
+            yield DecodedEvent(connection=connection, dir=direction, event=Message(
+                frame=frame, time=time, csid=csid, fmt=fmt, timestamp=state[0], type_id=state[1],
+                stream_id=state[2], length=state[3], body=body))
