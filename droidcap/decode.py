@@ -114,9 +114,10 @@ def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
             raise damage
         raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
     summaries = found if selection.conn is None else [s for s in found if s.conn == selection.conn]
-    if not summaries:
+    decoded = len(found) + tracker.untracked  # connections are numbered from 0 as found
+    if selection.conn is not None and selection.conn >= decoded:
         raise NoSuchConnectionError(
-            f"no connection {selection.conn} in the capture; it has {_count(len(found))}, "
+            f"no connection {selection.conn} in the capture; it has {_count(decoded)}, "
             f"numbered from 0"
         )
     if table is not None:

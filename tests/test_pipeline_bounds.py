@@ -77,3 +77,21 @@ def test_summaries_and_ladders_cover_a_bounded_number_of_connections(monkeypatch
         "more than 1 RTMP connections: the summary covers the first 1, 2 more were decoded "
         "(see --format ndjson)"
     ]
+
+
+def test_a_connection_beyond_the_summary_bound_can_still_be_selected(monkeypatch):
+    import io
+
+    from droidcap import decode, session
+    from droidcap.render import table
+
+    for module in (session, table, decode):
+        monkeypatch.setattr(module, "MAX_TRACKED_CONNECTIONS", 1)
+    out = io.StringIO()
+    path = CAPTURES / MANIFEST["nginx_ffmpeg_players"]["file"]
+    report = decode.decode_to(out, decode.iter_items(path), fmt="ndjson",
+                              selection=decode.DecodeFilter(conn=2))
+    assert report.events_written > 10 and report.summaries == []
+    with __import__("pytest").raises(decode.NoSuchConnectionError, match="it has 3 connections"):
+        decode.decode_to(io.StringIO(), decode.iter_items(path), fmt="ndjson",
+                         selection=decode.DecodeFilter(conn=3))

@@ -366,7 +366,9 @@ class TcpReassembler:
         for pair in victims:
             for half in pair:
                 self._close(half, "evicted", frame, time, out)
-            self._retire(pair[0])
+                if self._halves.get(half.key) is half:  # forgotten, not remembered as ended:
+                    del self._halves[half.key]  # a later segment starts a new flow
+            self._open.pop(pair[0].flow, None)
 
     def _text(self, raw: bytes) -> str:
         text = self._addr_text.get(raw)

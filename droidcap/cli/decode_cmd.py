@@ -90,15 +90,13 @@ def decode(
     if follow and fmt == "ndjson":  # each item must reach a pipe when it is complete, not per 8 KiB
         out.reconfigure(line_buffering=True)
     try:
-        report = decode_to(out, items, fmt=fmt, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
+        decode_to(out, items, fmt=fmt, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
         out.flush()
     except BrokenPipeError:  # `droidcap decode x | head`: the reader left, which is fine
         sys.stderr.close()
         raise typer.Exit(0) from None
     except DroidcapError as err:
         raise fail(str(err), 1) from None
-    if conn is not None and not report.summaries:
-        raise fail(f"no connection {conn} in the capture; `droidcap decode {capture}` lists them", 1)
 
 
 def _until_interrupted(items):

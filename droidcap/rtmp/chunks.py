@@ -370,7 +370,8 @@ class ChunkReader:
                 self.continuations += 1
             else:
                 if st.received:
-                    out.append((SKIPPED, pos, st.received, _interrupted(csid, st)))
+                    if not st.dropping:  # a dropped message's bytes were reported already
+                        out.append((SKIPPED, pos, st.received, _interrupted(csid, st)))
                     self._drop(st)
                 if fmt == 0:
                     st.stream_id = sid

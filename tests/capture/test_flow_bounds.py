@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from droidcap.capture import CaptureNote, Record, StreamData, StreamEnd, TcpReassembler
+from droidcap.capture import CaptureNote, FlowOpened, Record, StreamData, StreamEnd, TcpReassembler
 from tests.capture.capwriter import ACK, FIN, SYN, Conversation
 
 
@@ -48,3 +48,18 @@ def test_ended_flows_are_forgotten_beyond_the_bound():
     assert [e.reason for e in events if isinstance(e, StreamEnd)] == ["fin"] * 1000
     assert not [e for e in events if isinstance(e, CaptureNote)]
     assert len(tcp._halves) <= 2 * 50 + 2
+
+
+def test_an_evicted_flow_that_speaks_again_is_a_new_flow():
+    """Its later segments are not dropped as strays of an ended flow: they open a new flow
+    (without SYN, as a mid-connection start), so nothing it sends is lost silently."""
+    convs = [Conversation(client=("10.0.0.1", 20000 + i), server=("10.0.0.2", 1935)) for i in range(3)]
+    packets = []
+    for conv in convs:  # the third flow evicts the first (max_flows=2)
+        packets += [*conv.handshake(), conv.segment(True, b"hello")]
+    packets += [convs[0].segment(True, b"again"), convs[0].segment(False, b"answer")]
+    events = feed(TcpReassembler(max_flows=2), packets)
+    assert [e.reason for e in events if isinstance(e, StreamEnd) and e.flow == 0] == ["evicted"] * 2
+    reopened = [e for e in events if isinstance(e, FlowOpened) and e.flow == 3]
+    assert reopened and not reopened[0].syn_seen
+    assert [e.data for e in events if isinstance(e, StreamData) and e.flow == 3] == [b"again", b"answer"]

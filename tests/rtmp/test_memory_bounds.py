@@ -81,3 +81,13 @@ def test_pieces_or_whole_the_same_events(cuts, size):
     split = rtmpgen.without_origin(rtmpgen.feed(data, role="server", cuts=sorted(set(c for c in cuts if c < len(data)))))
     assert split == whole
     assert any(isinstance(e, Message) and e.length == size for e in whole)
+
+
+def test_an_interrupted_dropped_message_is_not_reported_twice():
+    """An oversize message is announced once (OversizeMessage); a new header on its csid before it
+    ends must not report its already-announced bytes again as skipped."""
+    w = rtmpgen.ChunkWriter(chunk_size=128)
+    first = w.chunks(4, 9, 1, 0, b"\x17" + bytes(2999))  # 3000 bytes: over the 1000-byte limit
+    data = HANDSHAKE + first[0] + first[1] + w.message(4, 8, 1, 10, b"\xaf\x01" + b"a" * 20, fmt=0)
+    events = rtmpgen.feed(data, role="server", max_message_size=1000)[3:]
+    assert [type(e).__name__ for e in events] == ["OversizeMessage", "Message"]
