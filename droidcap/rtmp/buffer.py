@@ -2,9 +2,10 @@
 
 Parsers read ``data`` directly from ``pos`` with ``struct.unpack_from`` and move ``pos`` forward
 only once a whole unit (a header, a payload piece) is there — "commit" is the assignment to
-``pos``, "rollback" is not doing it.  Consumed bytes are dropped from the front now and then
-(``bytearray`` deletes from the front in O(1) amortised), so the buffer holds roughly one TCP
-segment plus one partial chunk header.
+``pos``, "rollback" is not doing it.  Once 8 KiB are consumed the rest moves to a fresh
+bytearray, so with chunks over 8 KiB taken in pieces (``rtmp.chunks``) a buffer holds roughly
+one TCP segment plus one partial chunk: a capture with thousands of connections keeps kilobytes
+per direction, not the largest chunk each ever saw.
 
 Each fed record leaves a mark ``(absolute end offset, frame, time)``; an event completing at
 absolute offset ``x`` belongs to the first record whose end is ``>= x``: the one that delivered
@@ -17,7 +18,7 @@ from collections import deque
 
 __all__ = ["StreamBuffer"]
 
-_COMPACT_AT = 1 << 16
+_COMPACT_AT = 1 << 13
 
 
 class StreamBuffer:
@@ -32,15 +33,22 @@ class StreamBuffer:
         self._marks: deque[tuple[int, int, float]] = deque()
 
     def feed(self, chunk: bytes, frame: int, time: float) -> None:
+        self.compact()
+        self.data += chunk
+        self._marks.append((self.base + len(self.data), frame, time))
+
+    def compact(self) -> None:
+        """Drop consumed bytes once there are enough of them (the decoder calls this after
+        reading, too, so an idle direction does not keep what it has read)."""
         if self.pos >= _COMPACT_AT:
-            del self.data[: self.pos]
+            # A new bytearray of what is left, not ``del data[:pos]``: deleting from the front
+            # keeps the allocation, so every direction would keep the largest size it ever had.
+            self.data = self.data[self.pos :]
             self.base += self.pos
             self.pos = 0
             marks = self._marks  # events complete at or after pos: older marks are dead
             while len(marks) > 1 and marks[0][0] < self.base:
                 marks.popleft()
-        self.data += chunk
-        self._marks.append((self.base + len(self.data), frame, time))
 
     @property
     def available(self) -> int:

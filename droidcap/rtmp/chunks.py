@@ -75,7 +75,7 @@ STREAM_COST = 256
 # A chunk payload larger than this is taken in pieces as it arrives (once its header is read and
 # framing is trusted) rather than waited for whole: with a huge chunk size, the receive buffer
 # would otherwise hold up to a whole message outside the budget.
-PIECEWISE_AT = 64 * 1024
+PIECEWISE_AT = 8 * 1024
 # Chunk streams a reader may always open, budget or not (real peers use fewer than ten): a reader
 # that starts afresh after losing the framing can always make progress.
 FREE_STREAMS = 16

@@ -168,6 +168,7 @@ class RtmpDecoder:
             self._take_gap(gap_at)
         if self._eof:
             self._finish()
+        buf.compact()
         out = self._out
         if out and type(out[-1]) is Skipped and not self._eof:
             self._out = [out.pop()]  # the next skip of the same kind may extend it

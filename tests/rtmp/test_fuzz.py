@@ -120,7 +120,8 @@ def test_generated_chunk_streams(messages: list, chunk_size: int, seed: int) -> 
 
 def test_hostile_lengths_keep_memory_bounded() -> None:
     """Hundreds of csids each announcing a message just under 16 MiB: the bytes held in
-    incomplete messages stay under twice the maximum message size; the oldest are dropped."""
+    incomplete messages stay under twice the maximum message size (the decoder's own budget);
+    the message that would go over it is dropped, and said to be."""
     data = bytearray(b"\x03" + rtmpgen.plain_block(1) + rtmpgen.plain_block(2))
     data += rtmpgen.ChunkWriter().set_chunk_size(60000)
     for csid in range(3, 700):  # first chunks of 16 MiB - 1 byte messages: 42 MB in all
@@ -133,4 +134,4 @@ def test_hostile_lengths_keep_memory_bounded() -> None:
         events.extend(decoder.events())
         assert decoder._reader.partial <= 32 << 20
     dropped = [e for e in events if isinstance(e, Skipped) and "dropped" in e.reason]
-    assert dropped and dropped[0].size >= 60000
+    assert len(dropped) > 100 and all(e.size > 0 for e in dropped)

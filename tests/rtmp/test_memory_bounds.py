@@ -91,3 +91,14 @@ def test_an_interrupted_dropped_message_is_not_reported_twice():
     data = HANDSHAKE + first[0] + first[1] + w.message(4, 8, 1, 10, b"\xaf\x01" + b"a" * 20, fmt=0)
     events = rtmpgen.feed(data, role="server", max_message_size=1000)[3:]
     assert [type(e).__name__ for e in events] == ["OversizeMessage", "Message"]
+
+
+def test_a_direction_keeps_little_once_it_has_read():
+    """Many connections each stopped inside a big chunk: what a decoder keeps outside the budget
+    is a few kilobytes, not the chunk (white box: the receive buffer's size)."""
+    budget = MemoryBudget(64 * MIB)
+    decoder = RtmpDecoder(role="server", budget=budget)
+    data = big_chunk_stream(3 * MIB)[: 2 * MIB]  # stop inside the big chunk
+    feed_in_segments(decoder, data, segment=64 * 1024)
+    assert len(decoder._buf.data) < 16 * 1024
+    assert budget.used > 2 * MIB - 16 * 1024  # the message so far is in the budget instead
