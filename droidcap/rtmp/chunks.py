@@ -404,14 +404,7 @@ class ChunkReader:
                 continue
             budget = self.budget
             if budget.used + n > budget.limit:
-                # Dropping this message, not hunting for the largest: O(1) per chunk however
-                # many chunk streams hold something.
-                out.append((SKIPPED, pos, st.received + n, _no_room(csid, budget)))
-                self.partial -= st.received
-                budget.used -= st.received
-                st.body = bytearray()
-                st.dropping = True  # the rest streams past, counted by _skip
-                self._skip(st, n)
+                self._drop_for_room(st, csid, n, pos, out)
                 continue
             st.body += data[p:pos]
             st.received += n
@@ -439,12 +432,7 @@ class ChunkReader:
             return p + k
         budget = self.budget
         if budget.used + k > budget.limit:
-            out.append((SKIPPED, p + k, st.received + k, _no_room(self._cur_csid, budget)))
-            self.partial -= st.received
-            budget.used -= st.received
-            st.body = bytearray()
-            st.dropping = True
-            self._skip(st, k)
+            self._drop_for_room(st, self._cur_csid, k, p + k, out)
             return p + k
         st.body += data[p : p + k]
         st.received += k
@@ -457,6 +445,16 @@ class ChunkReader:
             st.body = bytearray()
             self._complete(self._cur_csid, st, body, p + k, out)
         return p + k
+
+    def _drop_for_room(self, st: ChunkStream, csid: int, n: int, at: int, out: list[Item]) -> None:
+        """The budget has no room for ``n`` more bytes of this message: drop it — this one, not
+        a search for the largest, so the cost is O(1) however many chunk streams hold bytes."""
+        out.append((SKIPPED, at, st.received + n, _no_room(csid, self.budget)))
+        self.partial -= st.received
+        self.budget.used -= st.received
+        st.body = bytearray()
+        st.dropping = True  # the rest streams past, counted by _skip
+        self._skip(st, n)
 
     def _skip(self, st: ChunkStream, n: int) -> None:
         st.received += n
