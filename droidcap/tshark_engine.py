@@ -151,7 +151,8 @@ def _body(layer: Any, type_id: int) -> dict[str, Any]:
 
 def tshark_items(path: Path) -> Iterator[PipelineItem]:
     """Pipeline items for ``path`` as Wireshark's RTMPT dissector decodes it, then a
-    :class:`CaptureNote` if tshark failed part-way (a truncated capture, say)."""
+    :class:`CaptureNote` if tshark failed part-way (a truncated capture, say); DroidcapError if
+    it failed before giving anything."""
     capture_class = _capture_class()
     if shutil.which("tshark") is None:
         raise DroidcapError("tshark is not installed; on Debian: apt-get install tshark")
@@ -163,12 +164,17 @@ def tshark_items(path: Path) -> Iterator[PipelineItem]:
         override_prefs={"rtmpt.max_packet_size": "16777216"},
         decode_as=decode_as or None,
     )
+    produced = False
     with _lost_exit_status_unlogged():
         try:
-            yield from _packet_items(capture, ports)
+            for item in _packet_items(capture, ports):
+                produced = True
+                yield item
         finally:
             capture.close()
     if capture.tshark_error is not None:
+        if not produced:  # tshark failed before it showed anything: an error, not a warning
+            raise DroidcapError(f"tshark could not decode the capture: {capture.tshark_error}")
         yield CaptureNote(frame=None, message=f"tshark: {capture.tshark_error}")
 
 

@@ -109,3 +109,21 @@ def test_lost_exit_status_keeps_tshark_own_error(tmp_path):
 ])
 def test_only_a_real_tshark_error_line_becomes_a_warning(line, warning):
     assert _tshark_error(line) == warning
+
+
+@pytest.mark.slow
+def test_tshark_failing_before_any_packet_is_an_error(tmp_path):
+    """A capture droidcap reads but tshark refuses at its first record (a 300,000-byte frame,
+    over tshark's 262,144-byte limit): one error line and exit 1, not a warning on empty output."""
+    import struct
+
+    data = SAMPLE.read_bytes()
+    frame = bytes(12) + b"\x88\xb5" + bytes(300_000 - 14)  # a local EtherType: not IP, skipped
+    path = tmp_path / "huge_first_record.pcap"
+    path.write_bytes(data[:24] + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame + data[24:])
+    assert run_cli("decode", str(path), "-f", "ndjson").returncode == 0  # droidcap reads it
+    done = run_cli("decode", str(path), "-f", "ndjson", "--engine", "tshark")
+    err = done.stderr.decode()
+    assert done.returncode == 1 and done.stdout == b""
+    assert err.count("\n") == 1 and err.startswith("droidcap: tshark could not decode the capture:")
+    assert "262144" in err
