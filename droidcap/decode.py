@@ -63,7 +63,7 @@ def decode_to(out: TextIO, items: Iterator[PipelineItem], *, fmt: str = "table",
     """Render ``items`` to ``out`` in ``fmt``.
 
     Raises NoRtmpError if no RTMP connection was found, and NoSuchConnectionError if
-    ``selection.conn`` names none of those found — in both cases before the table or the JSON
+    ``selection.conn`` is past the last connection decoded — in both cases before the table or the JSON
     document is written, so a failed decode leaves no half document behind (ndjson has written
     nothing either: no connection, no items).  A capture damaged part-way
     (:class:`CaptureFormatError` from ``items``) is rendered up to the damage, table and JSON
