@@ -4,7 +4,7 @@
 
 Without --capture it makes (or reuses, under bench/out/) a 60 s, 3 Mbit/s capture with 1500-byte
 segments, one publisher and two players, recorded from real nginx-rtmp and ffmpeg peers by the
-lab (droidcap.lab).  It then times, each as its own process:
+lab (droidcap.rtmplab).  It then times, each as its own process:
 
 - ``droidcap decode F --format ndjson > /dev/null``
 - ``tshark -r F -o rtmpt.max_packet_size:16777216 -d tcp.port==P,rtmpt -Y rtmpt -T fields
@@ -67,7 +67,7 @@ def measure(name: str, argv: list[str], *, stdout=subprocess.DEVNULL) -> Run:
 
 def make_capture(path: Path, seconds: int) -> int:
     """Record the standard benchmark scenario with the lab; returns the RTMP server port."""
-    from droidcap.lab import record_session
+    from droidcap.rtmplab import record_session
 
     recording = record_session(path, duration=seconds, players=2, realistic_mtu=True,
                                bitrate=3_000_000, width=640, height=360)

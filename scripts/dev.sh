@@ -5,7 +5,7 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 
-# Debian packages the tool, the lab and the tests run for real (see docs/lab.md).
+# Debian packages the tool, the lab and the tests run for real (see docs/rtmplab.md).
 APT_PACKAGES=(
   python3 python3-venv python3-pip
   adb tcpdump tshark ffmpeg nginx libnginx-mod-rtmp rtmpdump
@@ -85,7 +85,7 @@ case "$cmd" in
   setup) setup_all ;;
   demo) need_apt "${APT_DEMO[@]}"; need_venv; exec "$VENV/bin/droidcap" demo "$@" ;;
   test) setup_all; run_pytest -m "not qemu_system" "$@" ;;
-  test-fast) setup_all; run_pytest -m "not slow and not lab and not qemu_system" "$@" ;;
+  test-fast) setup_all; run_pytest -m "not slow and not rtmplab and not qemu_system" "$@" ;;
   test-qemu) setup_all; need_apt qemu-system-arm; run_pytest -m qemu_system "$@" ;;
   check-tcpdump) exec bash tcpdump_bins/build.sh --check "$@" ;;
   build-tcpdump) exec bash tcpdump_bins/build.sh "$@" ;;

@@ -13,10 +13,10 @@ import adbutils
 import pytest
 
 from droidcap.decode import iter_items
-from droidcap.lab.errors import LabTimeoutError
-from droidcap.lab.nginx import NginxRtmp
-from droidcap.lab.procs import ProcessRegistry
-from droidcap.lab.publishers import Publisher, PublisherSpec, start_ffmpeg_publisher
+from droidcap.rtmplab.errors import LabTimeoutError
+from droidcap.rtmplab.nginx import NginxRtmp
+from droidcap.rtmplab.procs import ProcessRegistry
+from droidcap.rtmplab.publishers import Publisher, PublisherSpec, start_ffmpeg_publisher
 from droidcap.pipeline import DecodedEvent
 from droidcap.rtmp.commands import Command
 from droidcap.rtmp.events import Message
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TCPDUMP_BINS = ROOT / "tcpdump_bins"
 PLAYER = "org.videolan.vlc"
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.rtmplab
 
 
 def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0,

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Regenerate the committed RTMP test captures with real peers (see docs/lab.md).
+"""Regenerate the committed RTMP test captures with real peers (see docs/rtmplab.md).
 
     .venv/bin/python tests/data/captures/make_captures.py            # all scenarios
     .venv/bin/python tests/data/captures/make_captures.py --only nginx_ffmpeg_players
 
-Each scenario is recorded with :func:`droidcap.lab.record_session` (nginx-rtmp, node-media-server,
+Each scenario is recorded with :func:`droidcap.rtmplab.record_session` (nginx-rtmp, node-media-server,
 ffmpeg, rtmpdump, GStreamer and tcpdump, all real), then tshark's RTMP message list is written next
 to it as ``<name>.tshark.tsv`` and ``MANIFEST.json`` records what the producers KNOW about it.
 The damaged captures (gap, reordered/duplicated) are edits of the 1500-byte-MTU capture; the
@@ -24,9 +24,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from droidcap.lab import pcapedit
-from droidcap.lab.session import SessionRecording, record_session
-from droidcap.lab.tshark import rtmp_message_table, tcp_payload_lengths
+from droidcap.rtmplab import pcapedit
+from droidcap.rtmplab.session import SessionRecording, record_session
+from droidcap.rtmplab.tshark import rtmp_message_table, tcp_payload_lengths
 
 HERE = Path(__file__).resolve().parent
 DURATION = 4.0
@@ -405,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         captures[name] = entry
         print(f"{name}: {entry['bytes']} bytes (edit of {source})", file=sys.stderr)
     manifest = {
-        "about": "RTMP test captures made with real peers by make_captures.py (droidcap.lab). Facts here "
+        "about": "RTMP test captures made with real peers by make_captures.py (droidcap.rtmplab). Facts here "
                  "come from the producers (configs, ffmpeg's own muxing summary, players' receive counts), "
-                 "not from decoding the capture. 'tshark' is a reference only; see docs/lab.md.",
+                 "not from decoding the capture. 'tshark' is a reference only; see docs/rtmplab.md.",
         "regenerate": ".venv/bin/python tests/data/captures/make_captures.py [--only NAME ...]",
         "tshark_command": "tshark -n -r F -o rtmpt.max_packet_size:16777216 -d tcp.port==PORT,rtmpt -Y rtmpt "
                           "-T fields -E header=y -E separator=/t -E occurrence=a -E aggregator='|' -E quote=n "

@@ -18,17 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from droidcap.lab.capture import CaptureResult, Tcpdump
-from droidcap.lab.errors import LabError
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.nginx import NginxRtmp
-from droidcap.lab.node_media_server import NodeMediaServer
-from droidcap.lab.players import Player, PlayResult, start_ffmpeg_player, start_rtmpdump_player
-from droidcap.lab.ports import established_local_ports
-from droidcap.lab.procs import ProcessRegistry
-from droidcap.lab.publishers import (PublishResult, PublisherSpec, start_ffmpeg_publisher,
+from droidcap.rtmplab.capture import CaptureResult, Tcpdump
+from droidcap.rtmplab.errors import LabError
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.nginx import NginxRtmp
+from droidcap.rtmplab.node_media_server import NodeMediaServer
+from droidcap.rtmplab.players import Player, PlayResult, start_ffmpeg_player, start_rtmpdump_player
+from droidcap.rtmplab.ports import established_local_ports
+from droidcap.rtmplab.procs import ProcessRegistry
+from droidcap.rtmplab.publishers import (PublishResult, PublisherSpec, start_ffmpeg_publisher,
                                      start_gst_publisher)
-from droidcap.lab.servers import RtmpServer
+from droidcap.rtmplab.servers import RtmpServer
 
 ServerKind = Literal["nginx", "node-media-server"]
 PublisherKind = Literal["ffmpeg", "gstreamer"]
@@ -208,7 +208,7 @@ def record_session(
             srv.stop()
         ok = True
     except Exception as exc:
-        exc.add_note(f"droidcap lab: peer logs kept in {work / 'logs'}")
+        exc.add_note(f"droidcap rtmplab: peer logs kept in {work / 'logs'}")
         raise
     finally:
         if own_workdir and ok and not keep_logs:

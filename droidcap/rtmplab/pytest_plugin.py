@@ -1,11 +1,11 @@
-"""pytest plugin: real RTMP lab fixtures (registered as the ``droidcap_lab`` entry point).
+"""pytest plugin: real RTMP lab fixtures (registered as the ``droidcap_rtmplab`` entry point).
 
 Every fixture starts real programs (nginx + libnginx-mod-rtmp, node-media-server, ffmpeg,
 GStreamer, rtmpdump, tcpdump) through one function-scoped :class:`ProcessRegistry`, whose
 teardown stops them all by PID — also when the test body failed.  Waits are bounded everywhere;
 a missing tool is an error (``./dev setup`` installs them), never a skip.
 
-Fixtures (see docs/lab.md for examples):
+Fixtures (see docs/rtmplab.md for examples):
 
 - ``lab_registry`` — the test's :class:`ProcessRegistry` (logs under ``tmp_path/lab-logs``).
 - ``rtmp_server`` — a started :class:`NginxRtmp`; parametrize indirectly with a dict of
@@ -31,21 +31,21 @@ from typing import Any
 
 import pytest
 
-from droidcap.lab.capture import Tcpdump
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.nginx import NginxRtmp
-from droidcap.lab.node_media_server import NodeMediaServer
-from droidcap.lab.players import Player, start_ffmpeg_player, start_rtmpdump_player
-from droidcap.lab.procs import ProcessRegistry
-from droidcap.lab.publishers import Publisher, PublisherSpec, start_ffmpeg_publisher, start_gst_publisher
-from droidcap.lab.servers import RtmpServer
+from droidcap.rtmplab.capture import Tcpdump
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.nginx import NginxRtmp
+from droidcap.rtmplab.node_media_server import NodeMediaServer
+from droidcap.rtmplab.players import Player, start_ffmpeg_player, start_rtmpdump_player
+from droidcap.rtmplab.procs import ProcessRegistry
+from droidcap.rtmplab.publishers import Publisher, PublisherSpec, start_ffmpeg_publisher, start_gst_publisher
+from droidcap.rtmplab.servers import RtmpServer
 
 Target = RtmpServer | str
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Declared here too so that users' own projects can mark lab tests without copying our ini.
-    config.addinivalue_line("markers", "lab: runs real RTMP servers/players (droidcap.lab)")
+    config.addinivalue_line("markers", "rtmplab: runs real RTMP servers/players (droidcap.rtmplab)")
 
 
 def _params(request: pytest.FixtureRequest) -> dict[str, Any]:

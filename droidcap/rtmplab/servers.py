@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from droidcap.lab.errors import LabProcessError, LabTimeoutError
-from droidcap.lab.ports import listening_ports
-from droidcap.lab.procs import LabProcess
+from droidcap.rtmplab.errors import LabProcessError, LabTimeoutError
+from droidcap.rtmplab.ports import listening_ports
+from droidcap.rtmplab.procs import LabProcess
 
 
 class RtmpServer(Protocol):

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from droidcap.lab import record_session
-from droidcap.lab.capture import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2
-from droidcap.lab.pcapedit import read_pcap, tcp_segments
-from droidcap.lab.tshark import tcp_payload_lengths
+from droidcap.rtmplab import record_session
+from droidcap.rtmplab.capture import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2
+from droidcap.rtmplab.pcapedit import read_pcap, tcp_segments
+from droidcap.rtmplab.tshark import tcp_payload_lengths
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.rtmplab, pytest.mark.slow]
 
 
 def test_realistic_mtu_capture_has_segments_of_at_most_1448_bytes(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The lab's real peers do what the decoder tests rely on (see docs/lab.md)."""
+"""The lab's real peers do what the decoder tests rely on (see docs/rtmplab.md)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from droidcap.lab import NginxRtmp, pid_alive
-from droidcap.lab.ports import listening_ports
-from droidcap.lab.tshark import rtmp_message_table, tcp_payload_lengths
+from droidcap.rtmplab import NginxRtmp, pid_alive
+from droidcap.rtmplab.ports import listening_ports
+from droidcap.rtmplab.tshark import rtmp_message_table, tcp_payload_lengths
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.rtmplab
 
 
 def test_nginx_logs_ffmpeg_publish_and_publisher_reports_its_frames(rtmp_server, rtmp_publisher):

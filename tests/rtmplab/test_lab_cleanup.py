@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from droidcap.lab import (LabTimeoutError, NginxRtmp, ProcessRegistry, PublisherSpec, pid_alive,
+from droidcap.rtmplab import (LabTimeoutError, NginxRtmp, ProcessRegistry, PublisherSpec, pid_alive,
                           start_ffmpeg_publisher)
-from droidcap.lab.procs import run_bounded
+from droidcap.rtmplab.procs import run_bounded
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.rtmplab
 
 
 def test_registry_exit_stops_everything_when_the_body_raises(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_wait_is_bounded(tmp_path: Path) -> None:
 
 
 def test_fixtures_clean_up_after_a_failing_test(tmp_path: Path) -> None:
-    """A real inner pytest run (the installed ``droidcap_lab`` plugin) whose test body fails."""
+    """A real inner pytest run (the installed ``droidcap_rtmplab`` plugin) whose test body fails."""
     record = tmp_path / "pids.json"
     inner = tmp_path / "inner"
     inner.mkdir()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from droidcap.lab.procs import require_tool, run_bounded
+from droidcap.rtmplab.procs import require_tool, run_bounded
 
 RTMP_FIELDS: tuple[str, ...] = (
     "frame.number",

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from droidcap.lab.errors import LabProcessError, LabTimeoutError, LabToolMissingError
+from droidcap.rtmplab.errors import LabProcessError, LabTimeoutError, LabToolMissingError
 
 _POLL = 0.05
 

@@ -19,10 +19,10 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from droidcap.lab.errors import LabProcessError
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.players import flv_tag_counts
-from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
+from droidcap.rtmplab.errors import LabProcessError
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.players import flv_tag_counts
+from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool
 
 # ffmpeg's rtmp protocol announces this outgoing chunk size right after connect (libavformat/rtmpproto.c).
 FFMPEG_CHUNK_SIZE = 4096

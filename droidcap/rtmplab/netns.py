@@ -17,9 +17,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from droidcap.lab.errors import LabError, LabTimeoutError
-from droidcap.lab.ports import listening_ports
-from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool, run_bounded
+from droidcap.rtmplab.errors import LabError, LabTimeoutError
+from droidcap.rtmplab.ports import listening_ports
+from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool, run_bounded
 
 
 class NetNamespace:

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from droidcap.lab.errors import LabTimeoutError
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
+from droidcap.rtmplab.errors import LabTimeoutError
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool
 
 _IN_STREAM = re.compile(r"Input stream #\d+:\d+ \((video|audio)\): (\d+) packets read \((\d+) bytes\)")
 _STATS_FRAME = re.compile(r"frame=\s*(\d+)")

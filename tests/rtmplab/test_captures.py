@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from droidcap.lab.pcapedit import read_pcap, tcp_segments
-from droidcap.lab.players import flv_tag_counts
+from droidcap.rtmplab.pcapedit import read_pcap, tcp_segments
+from droidcap.rtmplab.players import flv_tag_counts
 
 CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 MANIFEST = json.loads((CAPTURES / "MANIFEST.json").read_text())["captures"]

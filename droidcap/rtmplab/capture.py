@@ -14,9 +14,9 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from droidcap.lab.errors import LabProcessError
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
+from droidcap.rtmplab.errors import LabProcessError
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276

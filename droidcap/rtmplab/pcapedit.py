@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from droidcap.lab.errors import LabError
+from droidcap.rtmplab.errors import LabError
 
 _MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", False),

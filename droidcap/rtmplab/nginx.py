@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from droidcap.lab.errors import LabTimeoutError, LabToolMissingError
-from droidcap.lab.netns import NetNamespace
-from droidcap.lab.ports import free_port
-from droidcap.lab.procs import LabProcess, ProcessRegistry, require_tool
-from droidcap.lab.servers import rtmp_url, wait_listening
+from droidcap.rtmplab.errors import LabTimeoutError, LabToolMissingError
+from droidcap.rtmplab.netns import NetNamespace
+from droidcap.rtmplab.ports import free_port
+from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool
+from droidcap.rtmplab.servers import rtmp_url, wait_listening
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
