@@ -37,7 +37,7 @@ ANDROID_PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.ar
 TOYBOX_FROM_HOST = (
     "awk base64 basename cat chmod chown cmp cp cut date dd df dirname du echo env expr false find "
     "grep gzip head hostname ifconfig ip kill ln ls md5sum mkdir mktemp mount mv netstat nohup od printf pkill pgrep "
-    "readlink realpath rm rmdir sed seq sha1sum sha256sum sha512sum sleep sort stat sync tail tar "
+    "getconf readlink realpath rm rmdir sed seq setsid sha1sum sha256sum sha512sum sleep sort stat sync tail tar "
     "tee test timeout touch tr true tty stty uname uniq uptime wc which xargs vi less more hexdump xxd"
 ).split()
 #: The device's own tools, implemented in :mod:`droidcap.virtual.toolbox`.
