@@ -167,6 +167,15 @@ def device_clock(dev: Device) -> tuple[float, float]:
     return device_now, device_now - (t0 + t1) / 2
 
 
+def _binary_size(dev: Device) -> int | None:
+    from droidcap import tcpdump_bins
+
+    try:
+        return tcpdump_bins.binary_path(tcpdump_bins.pick_abi(",".join(dev.info.abis))).stat().st_size
+    except (DeviceError, OSError):
+        return None
+
+
 def running_captures(dev: Device) -> list[tuple[DeviceCapture, int]]:
     """Captures of ours whose tcpdump still runs."""
     root = dev.root(allow_adb_root=False)
@@ -219,8 +228,9 @@ class Recording:
                 f"a droidcap capture is already running on {dev.serial} ({names}): stop it with "
                 f"'droidcap stop -s {dev.serial}' (one capture per device at a time)")
         self._emit(Phase(text=f"root: {root.method.label}"))
+        total = _binary_size(dev)
         self.tcpdump = dev.tcpdump(opt.tcpdump, progress=lambda n: self._emit(
-            TransferProgress(what="pushing tcpdump", done=n, total=n)))
+            TransferProgress(what="pushing tcpdump", done=n, total=total or n)))
         self._emit(Phase(text=f"tcpdump {self.tcpdump.version} at {self.tcpdump.path}"
                               + (" (pushed, SHA-256 verified)" if self.tcpdump.pushed else "")))
         free = dev.free_bytes()
