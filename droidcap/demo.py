@@ -46,21 +46,24 @@ def run_demo(out_dir: Path, *, duration: float = 10.0, profile: str = "magisk",
         work = Path(tmp)
         adb_host.run_adb(["start-server"], adb_port=port, adb=adb, timeout=30)
         try:
-            with ProcessRegistry(work / "logs") as reg:
-                nginx = NginxRtmp.start(reg, work / "nginx")
+            with ProcessRegistry(work / "logs") as reg, \
+                    VirtualDevice(load_profile(profile), work / "device") as vdev:
+                serial = vdev.connect(adb_port=port, adb=adb)
+                say(f"virtual device {serial} ({profile} profile) attached to adb on port {port}; "
+                    f"its wlan0 is {vdev.device_address}")
+                # The server listens where the device's network reaches the host, as a phone
+                # reaches a server on its LAN.
+                nginx = NginxRtmp.start(reg, work / "nginx", host=vdev.host_address)
                 say(f"nginx-rtmp listening at {nginx.url()}")
                 start_ffmpeg_publisher(reg, nginx.url(), PublisherSpec(duration=duration + 30,
                                                                        width=640, height=360))
                 nginx.wait_publishing("test", timeout=20.0)
                 say("ffmpeg is publishing testsrc2 + a sine tone to it")
-                with VirtualDevice(load_profile(profile), work / "device") as vdev:
-                    serial = vdev.connect(adb_port=port, adb=adb)
-                    say(f"virtual device {serial} ({profile} profile) attached to adb on port {port}")
-                    say(f"$ droidcap record -s {serial} --play {nginx.url()} --duration {duration:g}")
-                    dev = Device.connect(serial, adb=ServerAddress(port=port))
-                    return record(dev, RecordOptions(
-                        play=nginx.url(), duration=duration, live=True,
-                        output=_free_name(out_dir), command_line=tuple(sys.argv)), on_event=on_event)
+                say(f"$ droidcap record -s {serial} --play {nginx.url()} --duration {duration:g} --live")
+                dev = Device.connect(serial, adb=ServerAddress(port=port))
+                return record(dev, RecordOptions(
+                    play=nginx.url(), duration=duration, live=True,
+                    output=_free_name(out_dir), command_line=tuple(sys.argv)), on_event=on_event)
         finally:
             adb_host.kill_server(port, adb=adb)
 

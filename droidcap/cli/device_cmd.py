@@ -74,7 +74,8 @@ class _Printer:
             if ev.total:
                 filled = int(30 * ev.done / ev.total)
                 bar = " [" + "#" * filled + "." * (30 - filled) + "]"
-            self.status(f"{ev.what}{bar}{pct}  {_size(ev.done)}", every=2.0)
+            done = bool(ev.total) and ev.done >= ev.total
+            self.status(f"{ev.what}{bar}{pct}  {_size(ev.done)}", every=0.0 if done else 2.0)
 
     def close(self) -> None:
         if self._open_line:

@@ -28,6 +28,7 @@ def _commands(pcap: Path) -> list[str]:
     return names
 
 
+@pytest.mark.parametrize("rtmp_server", [{"host": "0.0.0.0"}], indirect=True)
 @pytest.mark.parametrize("profile", ["magisk", "emulator"])
 def test_record_play_captures_the_whole_session(profile, device_for, adb_server, rtmp_server,
                                                rtmp_publisher, tmp_path):
@@ -35,7 +36,7 @@ def test_record_play_captures_the_whole_session(profile, device_for, adb_server,
     vdev, dev = device_for(profile)
     events = []
     out = tmp_path / "cap.pcap"
-    result = record(dev, RecordOptions(play=rtmp_server.url(), duration=6, output=out),
+    result = record(dev, RecordOptions(play=rtmp_server.url(host=vdev.host_address), duration=6, output=out),
                     on_event=events.append)
     assert result.pcap == out and out.exists() and not out.with_name("cap.pcap.part").exists()
     names = _commands(out)
