@@ -3,7 +3,8 @@
 ``tail -c +1 -f`` over an ``exec:`` transport (binary-safe) sends the growing pcap; every byte goes
 to the host copy and, through a pipe, to the same decoder ``droidcap decode`` uses, whose session
 tracker reports RTMP milestones the moment they are reached.  A played stream that ends (its
-connection closes after Play.Start) is reported so ``record`` can stop on its own.
+connection closes after Play.Start, the server sends Stream EOF or says it was unpublished) is
+reported so ``record`` can stop on its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import BinaryIO
 
 from droidcap.device.adb import Deadline, Transport
 from droidcap.errors import DroidcapError
-from droidcap.pipeline import ConnectionEnded
+from droidcap.pipeline import ConnectionEnded, DecodedEvent
+from droidcap.rtmp.commands import Command
+from droidcap.rtmp.control import UserControl
+from droidcap.rtmp.events import Message
 from droidcap.session import SessionTracker
 
 #: Milestones worth a line while recording, in words.
@@ -41,6 +45,26 @@ class LiveMilestone:
     name: str
     text: str
     capture_time: float  #: seconds since the first packet of the capture
+
+
+#: onStatus codes a server sends when the stream being played has ended.
+_END_CODES = frozenset({"NetStream.Play.UnpublishNotify", "NetStream.Play.Stop",
+                        "NetStream.Play.Complete", "NetStream.Unpublish.Success"})
+
+
+def _ends_stream(item: object) -> bool:
+    """The connection closed, the server said the stream ended (onStatus), or sent Stream EOF."""
+    if isinstance(item, ConnectionEnded):
+        return True
+    if not isinstance(item, DecodedEvent) or not isinstance(item.event, Message):
+        return False
+    body = item.event.body
+    if isinstance(body, UserControl):
+        return body.event == "stream_eof"
+    if isinstance(body, Command) and body.command == "onStatus":
+        info = next((a for a in body.args if isinstance(a, dict)), {})
+        return info.get("code") in _END_CODES
+    return False
 
 
 class LiveCopy:
@@ -120,7 +144,7 @@ class LiveCopy:
                             self.on_milestone(LiveMilestone(conn=conn.conn, name=m.name,
                                                             text=MILESTONE_TEXT[m.name],
                                                             capture_time=m.time - first))
-                    if isinstance(item, ConnectionEnded) and conn.conn in started:
+                    if conn.conn in started and _ends_stream(item):
                         self.stream_ended.set()
             except DroidcapError as err:
                 self.on_error(f"live decode stopped: {err}")

@@ -140,6 +140,12 @@ def default_name(serial: str, when: datetime) -> str:
     return f"droidcap-{safe}-{when.strftime('%Y%m%d-%H%M%S')}"
 
 
+def device_name(stem: str) -> str:
+    """The capture's name on the device: the host name's letters, digits, '.', '_' and '-' only
+    (an output name with quotes or spaces never reaches the device shell)."""
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "capture")[:100]
+
+
 def output_paths(options: RecordOptions, serial: str, when: datetime) -> tuple[Path, Path]:
     """``NAME.pcap`` and ``NAME.json``; refuses to overwrite either."""
     pcap = options.output or Path(default_name(serial, when) + ".pcap")
@@ -237,7 +243,7 @@ class Recording:
         if free is not None and free < 16 * 1024 * 1024:
             raise CaptureError(f"only {free // 1024} KiB free in /data on {dev.serial}: "
                                "free some space first")
-        self.cap = DeviceCapture(name=self.pcap.stem)
+        self.cap = DeviceCapture(name=device_name(self.pcap.stem))
         device_start, offset = device_clock(dev)
         self._state = {
             "droidcap_version": droidcap.__version__, "name": self.cap.name,
@@ -362,6 +368,10 @@ class Recording:
         if pulled.trimmed_bytes:
             self._emit(Warning(text=f"tcpdump was cut off mid-record: the last {pulled.trimmed_bytes} "
                                     "bytes (a partial packet) were trimmed"))
+        if counts is not None and counts.captured > pulled.records:
+            # tcpdump -U ignores write errors: a full /data loses packets silently
+            self._emit(Warning(text=f"tcpdump captured {counts.captured} packets but the file holds "
+                                    f"{pulled.records}: the device's storage is probably full"))
         device_stop, offset = device_clock(self.device)
         meta = dict(self._state)
         meta.update({

@@ -80,8 +80,9 @@ def install(transport: Transport, info: DeviceInfo, *, source: TcpdumpSource = T
     pushed = False
     if remote_sha256(transport, path) != local_sha:
         part = f"{path}.part"
-        mkdir = transport.shell(f"mkdir -p {CAPTURE_DIR} && chmod 0775 {DEVICE_DIR} {CAPTURE_DIR}",
-                                what="mkdir")
+        # An earlier push cut short (Ctrl-C, a pulled cable) may have left the .part behind.
+        mkdir = transport.shell(f"mkdir -p {CAPTURE_DIR} && chmod 0775 {DEVICE_DIR} {CAPTURE_DIR} "
+                                f"&& rm -f {part}", what="mkdir")
         if not mkdir.ok:
             raise CaptureError(f"cannot create {DEVICE_DIR} on {transport.serial}: {mkdir.err}")
         transport.push(tcpdump_bins.binary_path(abi), part, mode=0o755, timeout=120.0,
