@@ -96,6 +96,7 @@ def pull_paths(dev: Device, remote: str, output_dir: Path, *,
         raise DeviceError(f"{remote} does not exist on {dev.serial}")
     local = output_dir / Path(remote).name
     return pull_verified(dev.transport, remote, local, expected_size=size,
+                         capture=remote.endswith((".pcap", ".pcapng", ".cap")),
                          progress=(lambda n: progress(n, size)) if progress else None)
 
 

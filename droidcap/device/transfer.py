@@ -40,14 +40,19 @@ class PulledFile:
 class _HashingWriter:
     """Writes through to a file while hashing and checking record boundaries."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO, *, capture: bool) -> None:
         self.f = f
         self.sha = hashlib.sha256()
-        self.checker = WholenessChecker()
+        self.checker = WholenessChecker() if capture else None
+        self.format_error: CaptureFormatError | None = None
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
-        self.checker.feed(data)
+        if self.checker is not None and self.format_error is None:
+            try:
+                self.checker.feed(data)
+            except CaptureFormatError as err:  # said after the pull: the bytes are still kept
+                self.format_error = err
         return self.f.write(data)
 
 
@@ -58,8 +63,9 @@ def pull_timeout(size: int) -> float:
 
 def pull_verified(transport: Transport, remote: str, local: Path, *,
                   progress: ProgressCallback | None = None,
-                  expected_size: int | None = None) -> PulledFile:
-    """Pull ``remote`` to ``local`` verified; ``local`` must not exist yet."""
+                  expected_size: int | None = None, capture: bool = True) -> PulledFile:
+    """Pull ``remote`` to ``local`` verified; ``local`` must not exist yet.  ``capture``: the
+    file is a pcap/pcapng whose partial last record is trimmed (any other file is kept as is)."""
     local = Path(local)
     if local.exists():
         raise DeviceError(f"{local} already exists: droidcap never overwrites a capture; "
@@ -74,7 +80,7 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
     part = local.with_name(local.name + ".part")
     local.parent.mkdir(parents=True, exist_ok=True)
     with open(part, "wb") as f:
-        writer = _HashingWriter(f)
+        writer = _HashingWriter(f, capture=capture)
         got = transport.pull(remote, writer, timeout=pull_timeout(size), progress=progress)  # type: ignore[arg-type]
         f.flush()
         os.fsync(f.fileno())
@@ -83,10 +89,17 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
             f"the pulled copy of {remote} differs from the device's ({got} of {size} bytes, "
             f"SHA-256 {'matches' if writer.sha.hexdigest() == device_sha else 'differs'}); "
             f"it stays on the device and {part} is incomplete: run the pull again")
+    if writer.checker is None:
+        os.link(part, local)
+        part.unlink()
+        return PulledFile(path=local, size=size, sha256=device_sha, trimmed_bytes=0, records=0)
     try:
+        if writer.format_error is not None:
+            raise writer.format_error
         verdict = writer.checker.finish()
     except CaptureFormatError as err:
-        raise DeviceError(f"{remote} is not a capture droidcap can keep: {err}") from None
+        raise DeviceError(f"{remote} is not a capture droidcap can keep ({err}); the bytes "
+                          f"pulled are in {part}, and it stays on the device") from None
     if not verdict.is_whole:
         with open(part, "r+b") as f:
             f.truncate(verdict.whole_length)
