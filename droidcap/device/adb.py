@@ -366,26 +366,58 @@ class Transport:
     def pull(self, remote: str, dest: BinaryIO, *, timeout: float,
              progress: ProgressCallback | None = None) -> int:
         """Copy ``remote`` into the open file ``dest``; returns the bytes received.  A missing
-        remote path is an error (the device answers FAIL), never an empty local file."""
+        remote path is an error (the device answers FAIL), never an empty local file.
+
+        The sync stream is read in large pieces into one buffer and parsed there (DATA headers
+        and payloads), so a 64 KB DATA packet costs no Python-level recv of its own."""
         deadline = Deadline(timeout, f"adb pull of {remote}")
         conn = self._sync(deadline)
         got = 0
+        buf = bytearray(4 << 20)
+        view = memoryview(buf)
+        start = filled = 0
+        sock = conn.conn
         try:
             self._sync_request(conn, b"RECV", remote.encode(), deadline)
             while True:
-                kind, length = struct.unpack("<4sI", self._recv_exact(conn, 8, deadline))
-                if kind == b"DATA":
-                    dest.write(self._recv_exact(conn, length, deadline))
-                    got += length
-                    if progress:
-                        progress(got)
-                elif kind == b"DONE":
-                    return got
-                elif kind == b"FAIL":
-                    raise self._sync_fail(conn, length, deadline, f"adb pull of {remote} failed")
+                if filled - start < 8:
+                    kind_len = None
                 else:
-                    raise AdbServerError(f"adb pull of {remote}: unexpected answer {kind!r}")
+                    kind, length = struct.unpack_from("<4sI", buf, start)
+                    kind_len = (kind, length)
+                    if kind == b"DATA" and filled - start >= 8 + length:
+                        dest.write(view[start + 8:start + 8 + length])
+                        got += length
+                        start += 8 + length
+                        if progress:
+                            progress(got)
+                        continue
+                    if kind == b"DONE":
+                        return got
+                    if kind not in (b"DATA", b"FAIL"):
+                        raise AdbServerError(f"adb pull of {remote}: unexpected answer {kind!r}")
+                    if kind == b"FAIL" and filled - start >= 8 + length:
+                        message = bytes(view[start + 8:start + 8 + length]).decode(errors="replace")
+                        raise DeviceError(f"adb pull of {remote} failed: {message}")
+                if start and (kind_len is None or len(buf) - start < 8 + kind_len[1]):
+                    # move the unparsed tail to the front to make room
+                    buf[:filled - start] = buf[start:filled]
+                    filled -= start
+                    start = 0
+                sock.settimeout(deadline.remaining())
+                try:
+                    n = sock.recv_into(view[filled:])
+                except socket.timeout:
+                    deadline.remaining()
+                    continue
+                except OSError as err:
+                    raise _adb_error(err, self.serial, self.server.address) from None
+                if not n:
+                    raise DeviceStateError(f"device {self.serial} went away during the pull of "
+                                           f"{remote}: check the cable and 'droidcap devices'")
+                filled += n
         finally:
+            view.release()
             conn.close()
 
     # ----- adbd

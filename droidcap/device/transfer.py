@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -56,6 +57,33 @@ class _HashingWriter:
         return self.f.write(data)
 
 
+class _RemoteDigest:
+    """``sha256sum`` of a device file, computed on the device in a thread of its own."""
+
+    def __init__(self, transport: Transport, remote: str, *, timeout: float) -> None:
+        self._remote = remote
+        self._serial = transport.serial
+        self._out: list[str | None | BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(transport, timeout),
+                                        name="remote-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self, transport: Transport, timeout: float) -> None:
+        try:
+            self._out.append(remote_sha256(transport, self._remote, timeout=timeout))
+        except BaseException as err:  # handed to the caller in result()
+            self._out.append(err)
+
+    def result(self) -> str:
+        self._thread.join()
+        value = self._out[0] if self._out else None
+        if isinstance(value, BaseException):
+            raise value
+        if value is None:
+            raise DeviceError(f"cannot read {self._remote} on {self._serial} to check it")
+        return value
+
+
 def pull_timeout(size: int) -> float:
     """A deadline for pulling ``size`` bytes: generous (5 MB/s floor) but finite."""
     return 30.0 + size / 5e6
@@ -74,9 +102,9 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
     if size is None:
         raise DeviceError(f"{remote} does not exist on {transport.serial}: see "
                           "'droidcap pull --list'")
-    device_sha = remote_sha256(transport, remote, timeout=30.0 + size / 50e6)
-    if device_sha is None:
-        raise DeviceError(f"cannot read {remote} on {transport.serial} to check it")
+    # The device hashes its file while the host pulls it (a second adb stream): the check costs
+    # no time of its own unless the device hashes slower than the link carries.
+    hashing = _RemoteDigest(transport, remote, timeout=30.0 + size / 20e6)
     part = local.with_name(local.name + ".part")
     local.parent.mkdir(parents=True, exist_ok=True)
     with open(part, "wb") as f:
@@ -84,6 +112,7 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
         got = transport.pull(remote, writer, timeout=pull_timeout(size), progress=progress)  # type: ignore[arg-type]
         f.flush()
         os.fsync(f.fileno())
+    device_sha = hashing.result()
     if got != size or writer.sha.hexdigest() != device_sha:
         raise VerifyError(
             f"the pulled copy of {remote} differs from the device's ({got} of {size} bytes, "
