@@ -26,6 +26,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from droidcap.analysis.health import TimestampAnchor
 from droidcap.rtmp import amf0
 from droidcap.rtmp.amf_types import EcmaArray
 from droidcap.rtmp.commands import Data
@@ -139,6 +140,7 @@ class FlvWriter:
 
     plan: FlvPlan
     _configured: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
+    _anchors: dict[int, TimestampAnchor] = field(default_factory=lambda: {AUDIO: TimestampAnchor(), VIDEO: TimestampAnchor()})
     _wait_keyframe: bool = False
     _video: int = 0
     _audio: int = 0
@@ -173,6 +175,7 @@ class FlvWriter:
             if type_id == VIDEO:
                 self._wait_keyframe = True
             return self._drop(track, "damaged", msg)
+        placed = self._anchors[type_id].place(msg.timestamp, msg.time, msg.uncertain)
         kind = body.avc_packet_type if isinstance(body, VideoInfo) else body.aac_packet_type
         kind = kind or body.packet_type
         payload = body.payload
@@ -193,7 +196,7 @@ class FlvWriter:
                 self._audio += 1
         if isinstance(body, VideoInfo) and body.codec_id == 12:
             payload = enhanced_hevc(payload)
-        ts = max(0, msg.timestamp - (self.plan.base_ms or 0))
+        ts = max(0, placed - (self.plan.base_ms or 0))
         return self._tag(type_id, ts, payload)
 
     def _tag(self, tag_type: int, ts: int, payload: bytes) -> bytes:

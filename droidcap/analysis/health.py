@@ -214,6 +214,36 @@ def _value(value: Any) -> Any:
 
 
 @dataclass(slots=True)
+class TimestampAnchor:
+    """Places the timestamps of ``uncertain`` messages of one track on the stream's clock.
+
+    After a TCP gap (or at the start of a mid-connection capture) the decoder has not seen a full
+    chunk header, so a message's timestamp is the sum of the deltas since it resynchronised, not
+    the stream's clock.  The first such message of a run is placed where the capture time says it
+    belongs (the previous timestamp plus the capture time elapsed since it), and the rest of the
+    run keeps that offset; a message with a full header ends the run.
+    """
+
+    offset: int | None = None
+    last_ts: int | None = None  # the last timestamp given out
+    last_time: float = 0.0
+
+    def place(self, ts: int, time: float, uncertain: bool) -> int:
+        if not uncertain:
+            self.offset = None
+            placed = ts
+        else:
+            if self.offset is not None and self.last_ts is not None and ts + self.offset < self.last_ts:
+                self.offset = None  # restarted again (another gap): anchor anew
+            if self.offset is None:
+                expected = ts if self.last_ts is None else self.last_ts + max(0, round((time - self.last_time) * 1000))
+                self.offset = expected - ts
+            placed = ts + self.offset
+        self.last_ts, self.last_time = placed, time
+        return placed
+
+
+@dataclass(slots=True)
 class _Track:
     """Counters of one track (audio or video) of a stream."""
 
@@ -229,6 +259,7 @@ class _Track:
     config_where: Where | None = None
     coded_before_config: int = 0
     needs_config: bool = False
+    anchor: TimestampAnchor = field(default_factory=TimestampAnchor)
 
 
 @dataclass(slots=True)
@@ -309,7 +340,7 @@ class MediaHealthTracker:
         if isinstance(body, (AudioInfo, VideoInfo)) and body.empty:
             return
         self._arrival(s, here)
-        ts = msg.timestamp
+        ts = track.anchor.place(msg.timestamp, msg.time, msg.uncertain)
         coded = self._classify(s, track, body, is_video, here)
         second = int(here.after_ms // 1000)
         window = s.windows.get(second)
