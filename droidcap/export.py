@@ -84,6 +84,7 @@ class FlvExport:
     path: Path
     direction: str  # whose media: "c2s" (what a publisher sent) or "s2c" (what a player received)
     report: FlvReport
+    left_out: tuple[str, ...]  # tracks without a sequence header in the capture, not in the file
 
 
 def export_flv(source: Path, conn: int, out: Path) -> FlvExport:
@@ -98,6 +99,11 @@ def export_flv(source: Path, conn: int, out: Path) -> FlvExport:
         direction = Direction.S2C if found.plans[Direction.S2C].has_media else Direction.C2S
     plan = found.plans[direction]
     if not plan.has_media:
+        if plan.unconfigured:
+            raise NoMediaError(
+                f"connection {conn} ({found.role}) has {' and '.join(plan.unconfigured)} but no sequence "
+                "header in the capture (it starts mid-connection): nothing decodable to export as FLV "
+                "(try --ndjson or --pcap)")
         raise NoMediaError(f"connection {conn} ({found.role}) carries no audio or video; nothing to "
                            "export as FLV (try --ndjson or --pcap)")
     writer = FlvWriter(plan=plan)
@@ -114,7 +120,8 @@ def export_flv(source: Path, conn: int, out: Path) -> FlvExport:
                     write(chunk)  # type: ignore[arg-type]
             elif type(ev) is Gap:
                 writer.gap()
-    return FlvExport(path=out, direction=direction.value, report=writer.report())
+    return FlvExport(path=out, direction=direction.value, report=writer.report(),
+                     left_out=plan.unconfigured)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,8 +16,9 @@ tags.  What the file guarantees:
 - after a TCP gap the frame it damaged is dropped, and video waits for the next keyframe (frames
   referring to the lost one would decode wrong); every dropped message is reported.
 
-Timestamps are rebased so the file starts at 0 (the capture's first media timestamp is
-``FlvPlan.base_ms``).
+Timestamps are rebased so the file starts at 0: the first media tag written is at 0, the rest
+keep their distance from it (timestamps of ``uncertain`` messages are first placed on the stream
+clock, see :class:`~droidcap.analysis.health.TimestampAnchor`).
 """
 
 from __future__ import annotations
@@ -81,32 +82,57 @@ def metadata_values(body: Data) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class FlvPlan:
-    """First pass: what the file will hold.  Feed every message of the chosen direction."""
+    """First pass: what the file will hold.  Feed every message of the chosen direction.
 
-    has_audio: bool = False
-    has_video: bool = False
-    stream_id: int | None = None  # the message stream the media is on (the first seen)
+    A track whose codec needs a sequence header (AVC, HEVC, AV1, VP8/9, AAC) and never got one
+    in the capture (it starts mid-connection) cannot be decoded: it is left out of the file."""
+
+    seen: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
+    needs_config: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
+    configured: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
+    stream_id: int | None = None  # the message stream the media is on (the first certain one seen)
     metadata: dict[str, Any] | None = None
-    base_ms: int | None = None  # the smallest media timestamp
 
     def feed(self, msg: Message) -> None:
-        if msg.type_id in (AUDIO, VIDEO):
-            if self.stream_id is None:
-                self.stream_id = msg.stream_id
-            elif msg.stream_id != self.stream_id:
+        type_id = msg.type_id
+        if type_id in (AUDIO, VIDEO):
+            body = msg.body
+            if not msg.uncertain:  # an uncertain message's stream id is a guess: take it as ours
+                if self.stream_id is None:
+                    self.stream_id = msg.stream_id
+                elif msg.stream_id != self.stream_id:
+                    return
+            if not isinstance(body, (AudioInfo, VideoInfo)) or body.empty:
                 return
-            if msg.type_id == AUDIO:
-                self.has_audio = True
-            else:
-                self.has_video = True
-            if self.base_ms is None or msg.timestamp < self.base_ms:
-                self.base_ms = msg.timestamp
-        elif msg.type_id in (15, 18) and self.metadata is None and is_metadata(msg.body):
+            self.seen[type_id] = True
+            if _needs_config(body):
+                self.needs_config[type_id] = True
+            kind = (body.avc_packet_type if isinstance(body, VideoInfo) else body.aac_packet_type) or body.packet_type
+            if kind in _SEQUENCE_START:
+                self.configured[type_id] = True
+        elif type_id in (15, 18) and self.metadata is None and is_metadata(msg.body):
             self.metadata = metadata_values(msg.body)  # type: ignore[arg-type]
+
+    def _usable(self, type_id: int) -> bool:
+        return self.seen[type_id] and (self.configured[type_id] or not self.needs_config[type_id])
+
+    @property
+    def has_audio(self) -> bool:
+        return self._usable(AUDIO)
+
+    @property
+    def has_video(self) -> bool:
+        return self._usable(VIDEO)
 
     @property
     def has_media(self) -> bool:
         return self.has_audio or self.has_video
+
+    @property
+    def unconfigured(self) -> tuple[str, ...]:
+        """Tracks present but left out: no sequence header in the capture."""
+        return tuple(name for type_id, name in ((VIDEO, "video"), (AUDIO, "audio"))
+                     if self.seen[type_id] and not self._usable(type_id))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +168,7 @@ class FlvWriter:
     _configured: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
     _anchors: dict[int, TimestampAnchor] = field(default_factory=lambda: {AUDIO: TimestampAnchor(), VIDEO: TimestampAnchor()})
     _wait_keyframe: bool = False
+    _base: int | None = None  # the first written media timestamp: the file starts at 0
     _video: int = 0
     _audio: int = 0
     _tags: int = 0
@@ -163,8 +190,12 @@ class FlvWriter:
 
     def feed(self, msg: Message) -> bytes:
         type_id = msg.type_id
-        if type_id not in (AUDIO, VIDEO) or msg.stream_id != self.plan.stream_id:
+        if type_id not in (AUDIO, VIDEO):
             return b""
+        if not msg.uncertain and self.plan.stream_id is not None and msg.stream_id != self.plan.stream_id:
+            return b""
+        if not (self.plan.has_video if type_id == VIDEO else self.plan.has_audio):
+            return b""  # a track left out (no sequence header anywhere in the capture)
         body = msg.body
         track = "video" if type_id == VIDEO else "audio"
         if not isinstance(body, (AudioInfo, VideoInfo)):
@@ -196,8 +227,9 @@ class FlvWriter:
                 self._audio += 1
         if isinstance(body, VideoInfo) and body.codec_id == 12:
             payload = enhanced_hevc(payload)
-        ts = max(0, placed - (self.plan.base_ms or 0))
-        return self._tag(type_id, ts, payload)
+        if self._base is None:
+            self._base = placed
+        return self._tag(type_id, max(0, placed - self._base), payload)
 
     def _tag(self, tag_type: int, ts: int, payload: bytes) -> bytes:
         self._tags += 1

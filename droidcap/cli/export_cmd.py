@@ -40,6 +40,9 @@ def export(
             typer.echo(f"{out}: {r.video_frames} video frames, {r.audio_packets} audio packets "
                        f"({'sent by the publisher' if result.direction == 'c2s' else 'received'}), "
                        f"{r.tags} tags", err=True)
+            if result.left_out:
+                typer.echo(f"droidcap: warning: {' and '.join(result.left_out)} left out: no sequence header "
+                           "in the capture (it starts mid-connection)", err=True)
             if r.dropped_count:
                 reasons = sorted({d.reason for d in r.dropped})
                 first = r.dropped[0]
