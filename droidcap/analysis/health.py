@@ -443,10 +443,14 @@ class MediaHealthTracker:
         return tuple(self._freeze(s) for s in self._streams.values())
 
     def _freeze(self, s: _StreamState) -> StreamHealth:
+        # Every second from the first media to the last, the silent ones as zeros: a stall shows.
+        first = min(s.windows, default=0)
+        span = range(first, min(max(s.windows, default=-1), first + MAX_WINDOWS - 1) + 1)
+        empty = [0, 0, 0, None]
         windows = tuple(
             Window(second=sec, video_kbps=round(w[0] * 8 / 1000, 3), audio_kbps=round(w[1] * 8 / 1000, 3),
                    video_frames=w[2], drift_ms=w[3])
-            for sec, w in sorted(s.windows.items())
+            for sec in span for w in (s.windows.get(sec, empty),)
         )
         inner = windows[1:-1]
         video = self._video(s, inner) if s.video.messages else None

@@ -40,7 +40,7 @@ def _figure(c: ConnectionHealth) -> go.Figure:
                                         "audio/video drift (ms, video minus audio)", "stalls (no media)"))
     for st in c.streams:
         label = f"stream {st.stream_id} {st.dir}"
-        secs = [w.second for w in st.windows]
+        secs = [w.second + 0.5 for w in st.windows]  # the middle of each 1 s window
         if st.video is not None:
             fig.add_trace(go.Scatter(x=secs, y=[w.video_kbps for w in st.windows], name=f"video {label}",
                                      mode="lines+markers"), row=1, col=1)
