@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import IO, Any, TextIO, cast
 
 from droidcap.analysis.flv import FlvPlan, FlvReport, FlvWriter
 from droidcap.analysis.transport import key_of, segment_of
@@ -22,14 +22,19 @@ from droidcap.capture import pcapwrite
 from droidcap.capture.events import CaptureNote, Direction, Record
 from droidcap.capture.files import iter_records
 from droidcap.decode import DecodeFilter, decode_to, iter_items
-from droidcap.errors import DroidcapError, NoMediaError, NoRtmpError, NoSuchConnectionError
+from droidcap.errors import (
+    DroidcapError,
+    NoMediaError,
+    NoRtmpError,
+    NoSuchConnectionError,
+)
 from droidcap.pipeline import Connection, ConnectionEnded, ConnectionFound, DecodedEvent
 from droidcap.rtmp.events import Gap, Message
 from droidcap.session import SessionTracker
 
 
 @contextmanager
-def _atomic(out: Path, mode: str) -> Iterator[BinaryIO | TextIO]:
+def _atomic(out: Path, mode: str) -> Iterator[IO[Any]]:
     partial = out.with_name(out.name + ".partial")
     try:
         with open(partial, mode) as file:
@@ -56,18 +61,19 @@ def _find(source: Path, conn: int) -> _Found:
     plans = {Direction.C2S: FlvPlan(), Direction.S2C: FlvPlan()}
     found = 0
     for item in iter_items(source):
-        kind = type(item)
-        if kind is ConnectionFound:
+        if isinstance(item, CaptureNote):
+            continue
+        if isinstance(item, ConnectionFound):
             found += 1
-        if kind is CaptureNote or item.connection.conn != conn:  # type: ignore[union-attr]
+        if item.connection.conn != conn:
             continue
         session.feed(item)
-        if kind is ConnectionFound:
-            connection = item.connection  # type: ignore[union-attr]
-        elif kind is ConnectionEnded:
-            end_frame = max(end_frame, item.frame)  # type: ignore[union-attr]
-        elif kind is DecodedEvent and type(item.event) is Message:  # type: ignore[union-attr]
-            plans[item.dir].feed(item.event)  # type: ignore[union-attr]
+        if isinstance(item, ConnectionFound):
+            connection = item.connection
+        elif isinstance(item, ConnectionEnded):
+            end_frame = max(end_frame, item.frame)
+        elif isinstance(item.event, Message):
+            plans[item.dir].feed(item.event)
     if not found:
         raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
     if connection is None:
@@ -109,7 +115,7 @@ def export_flv(source: Path, conn: int, out: Path) -> FlvExport:
     writer = FlvWriter(plan=plan)
     with _atomic(out, "wb") as file:
         write = file.write
-        write(writer.start())  # type: ignore[arg-type]
+        write(writer.start())
         for item in iter_items(source):
             if type(item) is not DecodedEvent or item.connection.conn != conn or item.dir is not direction:
                 continue
@@ -117,7 +123,7 @@ def export_flv(source: Path, conn: int, out: Path) -> FlvExport:
             if type(ev) is Message:
                 chunk = writer.feed(ev)
                 if chunk:
-                    write(chunk)  # type: ignore[arg-type]
+                    write(chunk)
             elif type(ev) is Gap:
                 writer.gap()
     return FlvExport(path=out, direction=direction.value, report=writer.report(),
@@ -141,7 +147,7 @@ def export_pcap(source: Path, conn: int, out: Path) -> PcapExport:
     linktype: int | None = None
     with _atomic(out, "wb") as file:
         for rec in iter_records(source):
-            if type(rec) is not Record or rec.frame < c.opened_frame:  # type: ignore[attr-defined]
+            if not isinstance(rec, Record) or rec.frame < c.opened_frame:
                 continue
             seg = segment_of((rec.frame, rec.time, rec.linktype, rec.data, rec.orig_len, rec.interface))
             if seg is None or seg.key not in keys:
@@ -150,12 +156,12 @@ def export_pcap(source: Path, conn: int, out: Path) -> PcapExport:
                 break  # a new connection on the same addresses and ports
             if linktype is None:
                 linktype = rec.linktype
-                file.write(pcapwrite.file_header(linktype))  # type: ignore[arg-type]
+                file.write(pcapwrite.file_header(linktype))
             elif rec.linktype != linktype:
                 raise DroidcapError(
                     f"connection {conn} was captured on interfaces of different link types "
                     f"({linktype} and {rec.linktype}); a pcap file holds one")
-            file.write(pcapwrite.record(rec.time, rec.data, rec.orig_len))  # type: ignore[arg-type]
+            file.write(pcapwrite.record(rec.time, rec.data, rec.orig_len))
             packets += 1
     return PcapExport(path=out, packets=packets)
 
@@ -169,6 +175,6 @@ class NdjsonExport:
 def export_ndjson(source: Path, conn: int, out: Path) -> NdjsonExport:
     """Write connection ``conn``'s decoded items to ``out`` as ndjson (docs/ndjson.md)."""
     with _atomic(out, "w") as file:
-        report = decode_to(file, iter_items(source), fmt="ndjson",  # type: ignore[arg-type]
+        report = decode_to(cast(TextIO, file), iter_items(source), fmt="ndjson",
                            selection=DecodeFilter(conn=conn))
     return NdjsonExport(path=out, records=report.events_written)

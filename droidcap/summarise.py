@@ -47,7 +47,7 @@ def _items(source: str | Path | BinaryIO, tcp: TcpHealthTracker, max_message_siz
     yield from extractor.finish()
 
 
-def summarise(source: str | Path | BinaryIO, *, thresholds: Thresholds = Thresholds(),
+def summarise(source: str | Path | BinaryIO, *, thresholds: Thresholds | None = None,
               conn: int | None = None, max_message_size: int = 16 * 1024 * 1024) -> CaptureSummary:
     """The health summary of every RTMP connection in ``source`` (or only connection ``conn``).
 

@@ -27,7 +27,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
              f"--user-data-dir={profile}", "--virtual-time-budget=5000",
              # nothing may come from the network: the page must be self-contained
              "--host-resolver-rules=MAP * ~NOTFOUND", *args],
-            capture_output=True, text=True, timeout=90)
+            check=False, capture_output=True, text=True, timeout=90)
 
 
 def test_html_page_draws_its_plots_offline(tmp_path):

@@ -9,7 +9,13 @@
 
 from droidcap.analysis.findings import Finding, Thresholds
 from droidcap.analysis.health import StreamHealth, Where
-from droidcap.analysis.summary import SCHEMA, CaptureSummary, ConnectionHealth, Figures, SummaryBuilder
+from droidcap.analysis.summary import (
+           SCHEMA,
+           CaptureSummary,
+           ConnectionHealth,
+           Figures,
+           SummaryBuilder,
+)
 
 __all__ = ["SCHEMA", "CaptureSummary", "ConnectionHealth", "Figures", "Finding", "StreamHealth",
            "SummaryBuilder", "Thresholds", "Where"]

@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from droidcap.analysis.health import TimestampAnchor
+from droidcap.analysis.health import TimestampAnchor, is_metadata, metadata_values
 from droidcap.rtmp import amf0
 from droidcap.rtmp.amf_types import EcmaArray
 from droidcap.rtmp.commands import Data
@@ -70,16 +70,6 @@ def enhanced_hevc(payload: bytes) -> bytes:
     return bytes([0x80 | frame_type << 4 | 2]) + b"hvc1"  # end of sequence → SequenceEnd
 
 
-def is_metadata(body: Any) -> bool:
-    return isinstance(body, Data) and (
-        body.name == "onMetaData" or (body.name == "@setDataFrame" and body.values[:1] == ["onMetaData"]))
-
-
-def metadata_values(body: Data) -> dict[str, Any]:
-    values = body.values[1:] if body.name == "@setDataFrame" else body.values
-    return next((v for v in values if isinstance(v, dict)), {})
-
-
 @dataclass(slots=True)
 class FlvPlan:
     """First pass: what the file will hold.  Feed every message of the chosen direction.
@@ -110,8 +100,8 @@ class FlvPlan:
             kind = (body.avc_packet_type if isinstance(body, VideoInfo) else body.aac_packet_type) or body.packet_type
             if kind in _SEQUENCE_START:
                 self.configured[type_id] = True
-        elif type_id in (15, 18) and self.metadata is None and is_metadata(msg.body):
-            self.metadata = metadata_values(msg.body)  # type: ignore[arg-type]
+        elif type_id in (15, 18) and self.metadata is None and isinstance(msg.body, Data) and is_metadata(msg.body):
+            self.metadata = metadata_values(msg.body)
 
     def _usable(self, type_id: int) -> bool:
         return self.seen[type_id] and (self.configured[type_id] or not self.needs_config[type_id])

@@ -314,10 +314,10 @@ class MediaHealthTracker:
             self._media(self._stream(direction, msg.stream_id), msg)
         elif type_id == 18 or type_id == 15:
             body = msg.body
-            if isinstance(body, Data) and _is_metadata(body):
+            if isinstance(body, Data) and is_metadata(body):
                 state = self._stream(direction, msg.stream_id)
                 if state.metadata is None:
-                    state.metadata = _metadata_values(body)
+                    state.metadata = metadata_values(body)
                     state.metadata_where = self.where(msg.frame, msg.time)
                     state.metadata_late = state.first_media is not None
 
@@ -534,11 +534,12 @@ def _sequence_header(t: _Track) -> SequenceHeader:
     return SequenceHeader(state=state, frames_before=t.coded_before_config, where=t.config_where)
 
 
-def _is_metadata(body: Data) -> bool:
+def is_metadata(body: Data) -> bool:
+    """An onMetaData: as a player receives it, or as a publisher sends it (@setDataFrame)."""
     return body.name == "onMetaData" or (body.name == "@setDataFrame" and body.values[:1] == ["onMetaData"])
 
 
-def _metadata_values(body: Data) -> dict[str, Any]:
+def metadata_values(body: Data) -> dict[str, Any]:
     values = body.values[1:] if body.name == "@setDataFrame" else body.values
     return next((v for v in values if isinstance(v, dict)), {})
 

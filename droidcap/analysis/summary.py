@@ -18,10 +18,20 @@ from droidcap.analysis.health import MediaHealthTracker, StreamHealth, Where, _j
 from droidcap.analysis.meanings import is_failure, meaning
 from droidcap.analysis.transport import TcpEvent, TcpHealthTracker, key_of
 from droidcap.capture.events import CaptureNote
-from droidcap.pipeline import Connection, ConnectionEnded, ConnectionFound, DecodedEvent, PipelineItem
+from droidcap.pipeline import (
+    Connection,
+    ConnectionFound,
+    DecodedEvent,
+    PipelineItem,
+)
 from droidcap.rtmp.commands import Command
 from droidcap.rtmp.events import Gap, HandshakePart, Message
-from droidcap.session import MAX_TRACKED_CONNECTIONS, ConnectionSummary, SessionTracker, endpoint_text
+from droidcap.session import (
+    MAX_TRACKED_CONNECTIONS,
+    ConnectionSummary,
+    SessionTracker,
+    endpoint_text,
+)
 
 SCHEMA = "droidcap.summary/1"
 MAX_LISTED = 1000
@@ -202,45 +212,45 @@ class SummaryBuilder:
     """Feed pipeline items with :meth:`feed`; :meth:`result` summarises every connection (or only
     ``only``)."""
 
-    def __init__(self, *, thresholds: Thresholds = Thresholds(), only: int | None = None) -> None:
-        self._limits = thresholds
+    def __init__(self, *, thresholds: Thresholds | None = None, only: int | None = None) -> None:
+        self._limits = Thresholds() if thresholds is None else thresholds
         self._only = only
         self._session = SessionTracker()
         self._conns: dict[int, _Conn] = {}
         self._notes: list[str] = []
 
     def feed(self, item: PipelineItem) -> None:
-        kind = type(item)
-        if kind is CaptureNote:
+        if isinstance(item, CaptureNote):
             if len(self._notes) < MAX_LISTED:
-                self._notes.append(item.message if item.frame is None else f"{item.message} (frame {item.frame})")  # type: ignore[union-attr]
+                where = "" if item.frame is None else f" (frame {item.frame})"
+                self._notes.append(item.message + where)
             return
-        conn = item.connection.conn  # type: ignore[union-attr]
+        conn = item.connection.conn
         if self._only is not None and conn != self._only:
             return
         self._session.feed(item)
-        if kind is ConnectionFound:
-            c = item.connection  # type: ignore[union-attr]
+        if isinstance(item, ConnectionFound):
+            c = item.connection
             if len(self._conns) < MAX_TRACKED_CONNECTIONS:
                 self._conns[conn] = _Conn(connection=c, media=MediaHealthTracker(
                     start_time=c.opened_time, stall_ms=self._limits.stall_ms,
                     jump_ms=self._limits.timestamp_jump_ms))
             return
-        if kind is not DecodedEvent:
+        if not isinstance(item, DecodedEvent):
             return
         state = self._conns.get(conn)
         if state is None:
             return
-        ev = item.event  # type: ignore[union-attr]
-        d = item.dir.value  # type: ignore[union-attr]
-        if type(ev) is Message:
+        ev = item.event
+        d = item.dir.value
+        if isinstance(ev, Message):
             if ev.type_id in (20, 17):
                 self._command(state, d, ev)
             else:
                 state.media.feed(d, ev)
-        elif type(ev) is HandshakePart:
+        elif isinstance(ev, HandshakePart):
             state.parts.setdefault(ev.part, ev.time)
-        elif type(ev) is Gap and len(state.gaps) < MAX_LISTED:
+        elif isinstance(ev, Gap) and len(state.gaps) < MAX_LISTED:
             state.gaps.append(GapReport(dir=d, size=ev.size, where=state.media.where(ev.frame, ev.time)))
 
     def _command(self, state: _Conn, d: str, msg: Message) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,9 @@ from droidcap.errors import DroidcapError
 def export(
     capture: Annotated[Path, typer.Argument(help="A .pcap/.pcapng file.")],
     conn: Annotated[int, typer.Option(min=0, help="The connection to export (its index, from 0; see droidcap summary).")],
-    flv: Annotated[Optional[Path], typer.Option(help="Write its metadata, audio and video as FLV.")] = None,
-    pcap: Annotated[Optional[Path], typer.Option(help="Write its packets, as captured, as pcap.")] = None,
-    ndjson: Annotated[Optional[Path], typer.Option(help="Write its decoded messages as ndjson.")] = None,
+    flv: Annotated[Path | None, typer.Option(help="Write its metadata, audio and video as FLV.")] = None,
+    pcap: Annotated[Path | None, typer.Option(help="Write its packets, as captured, as pcap.")] = None,
+    ndjson: Annotated[Path | None, typer.Option(help="Write its decoded messages as ndjson.")] = None,
 ) -> None:
     """Export connection CONN of CAPTURE: what a player received or a publisher sent (--flv), its
     packets (--pcap) or its messages (--ndjson)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,10 +17,10 @@ from droidcap.errors import DroidcapError
 @app.command()
 def summary(
     capture: Annotated[str, typer.Argument(help="A .pcap/.pcapng file, or - for standard input.")],
-    conn: Annotated[Optional[int], typer.Option(callback=_connection_index,
+    conn: Annotated[int | None, typer.Option(callback=_connection_index,
         help="Only this connection (its index, from 0).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON (docs/summary.md).")] = False,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML page with timelines.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page with timelines.")] = None,
     stall_ms: Annotated[float, typer.Option(min=1, help="No media for longer than this (ms) is a stall.")] = 200.0,
     keyframe_interval_ms: Annotated[float, typer.Option(min=1, help="A longer keyframe interval (ms) warns.")] = 4000.0,
     drift_ms: Annotated[float, typer.Option(min=1, help="Audio/video drift of this many ms or more warns.")] = 1000.0,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 import json
 
-import plotly.graph_objects as go
-from plotly.io import to_html
-from plotly.subplots import make_subplots
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+from plotly.io import to_html  # type: ignore[import-untyped]
+from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from droidcap.analysis.summary import CaptureSummary, ConnectionHealth
 
@@ -22,8 +22,9 @@ table { border-collapse: collapse; font-size: 0.9em; } td, th { padding: 2px 10p
 
 
 def render_html(summary: CaptureSummary, *, title: str) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
+    parts = [head]
     first = True
     for c in summary.connections:
         parts.append(_connection(c, include_js=first))
@@ -67,8 +68,9 @@ def _figure(c: ConnectionHealth) -> go.Figure:
 
 def _connection(c: ConnectionHealth, *, include_js: bool) -> str:
     names = ", ".join(c.stream_names) or "-"
-    out = [f"<h2>conn {c.conn}: {html.escape(c.role)} {html.escape(c.client)} → {html.escape(c.server)}"
-           f" ({html.escape(c.app or '-')}/{html.escape(names)})</h2>"]
+    heading = (f"<h2>conn {c.conn}: {html.escape(c.role)} {html.escape(c.client)} → {html.escape(c.server)}"
+               f" ({html.escape(c.app or '-')}/{html.escape(names)})</h2>")
+    out = [heading]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v))}</td></tr>"
                    for k, v in c.figures.to_json().items())
     findings = "".join(
@@ -77,7 +79,7 @@ def _connection(c: ConnectionHealth, *, include_js: bool) -> str:
         for f in c.findings) or "<li class='info'>no findings</li>"
     out.append(f"<ul>{findings}</ul>")
     if any(st.windows for st in c.streams):
-        out.append(to_html(_figure(c), full_html=False, include_plotlyjs=True if include_js else False,
+        out.append(to_html(_figure(c), full_html=False, include_plotlyjs=include_js,
                            div_id=f"conn-{c.conn}"))
     out.append(f"<table>{rows}</table>")
     return "".join(out)

@@ -13,7 +13,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
-def _num(value: float | int | None, unit: str = "") -> str:
+def _num(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
     text = f"{value:g}" if isinstance(value, int) else f"{value:.2f}".rstrip("0").rstrip(".")
@@ -23,8 +23,7 @@ def _num(value: float | int | None, unit: str = "") -> str:
 def write_summary(out: TextIO, summary: CaptureSummary) -> None:
     for c in summary.connections:
         _connection(out, c)
-    for note in summary.notes:
-        out.write(f"note: {note}\n")
+    out.writelines(f"note: {note}\n" for note in summary.notes)
 
 
 def _connection(out: TextIO, c: ConnectionHealth) -> None:
