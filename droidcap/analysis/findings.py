@@ -79,9 +79,13 @@ def assess_stream(s: StreamHealth, limits: Thresholds, *, mid_connection: bool) 
     if v is not None and v.frames and not v.keyframes:
         add("warning", "no_keyframe", "video without a single keyframe: a player can show nothing", None)
     for stall in s.stalls[:MAX_STALL_FINDINGS]:
-        add("warning", "stall",
-            f"no media for {stall.duration_ms / 1000:.2f} s (from frame {stall.start.frame} to "
-            f"{stall.end.frame}): the player's buffer drains, playback freezes", stall.start)
+        text = (f"no media for {stall.duration_ms / 1000:.2f} s (from frame {stall.start.frame} to "
+                f"{stall.end.frame}): the player's buffer drains, playback freezes")
+        if stall.waiting_on_ack:
+            add("warning", "ack_window_stall", text + "; the sender had filled its acknowledgement "
+                "window and waited for the receiver's Acknowledgement", stall.start)
+        else:
+            add("warning", "stall", text, stall.start)
     if s.stall_count > MAX_STALL_FINDINGS:
         add("warning", "stall", f"{s.stall_count - MAX_STALL_FINDINGS} more stalls", None)
     if s.max_drift_ms is not None and abs(s.max_drift_ms) >= limits.drift_ms:

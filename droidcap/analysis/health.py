@@ -18,7 +18,10 @@ Definitions (docs/summary.md repeats them for the JSON):
 - Keyframe interval: between consecutive keyframes, in milliseconds of timestamp and in frames.
 - Drift: at each media message once both tracks were seen, the latest video timestamp minus the
   latest audio timestamp (positive: video ahead).
-- Stall: no audio or video message arrived (capture time) for longer than the threshold.
+- Stall: no audio or video message arrived (capture time) for longer than the threshold; it is
+  ``waiting_on_ack`` when the sender had sent 90% of its acknowledgement window (Window Ack Size
+  or the peer's Set Peer Bandwidth) since the last Acknowledgement and the next one arrived
+  during the silence.
 - Timestamps: a message whose timestamp is below the previous one of its track goes backwards; one
   more than ``jump_ms`` after it jumps.
 """
@@ -29,10 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from droidcap.rtmp.commands import Data
+from droidcap.rtmp.control import Acknowledgement, SetPeerBandwidth, WindowAckSize
 from droidcap.rtmp.events import Message
 from droidcap.rtmp.media import AudioInfo, VideoInfo
 
 MAX_WINDOWS = 86_400
+ACK_WINDOW_FULL = 0.9  # sent this share of the acknowledgement window: the sender may wait
 MAX_EVENTS = 100
 
 _VIDEO_CONFIGURED = frozenset({"AVC", "HEVC", "AV1", "VP9", "VP8"})
@@ -60,9 +65,13 @@ class Stall:
     start: Where
     end: Where
     duration_ms: float
+    # The sender had (nearly) filled its acknowledgement window and the receiver's
+    # Acknowledgement arrived during the silence: the sender was waiting on it.
+    waiting_on_ack: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": self.start.to_json(), "end": self.end.to_json(), "duration_ms": self.duration_ms}
+        return {"start": self.start.to_json(), "end": self.end.to_json(), "duration_ms": self.duration_ms,
+                "waiting_on_ack": self.waiting_on_ack}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +194,7 @@ class StreamHealth:
     stalls: tuple[Stall, ...]  # the first MAX_EVENTS
     stall_count: int
     max_stall_ms: float  # 0 without a stall
+    ack_window_stalls: int  # stalls with waiting_on_ack
     max_drift_ms: int | None  # by magnitude, with its sign
     max_drift_where: Where | None
     timestamp_anomalies: tuple[TimestampAnomaly, ...]  # the first MAX_EVENTS
@@ -286,6 +296,7 @@ class _StreamState:
     stalls: list[Stall] = field(default_factory=list)
     stall_count: int = 0
     max_stall_ms: float = 0.0
+    ack_window_stalls: int = 0
     max_drift: int | None = None
     max_drift_where: Where | None = None
     anomalies: list[TimestampAnomaly] = field(default_factory=list)
@@ -304,12 +315,19 @@ class MediaHealthTracker:
         self._stall_s = stall_ms / 1000.0
         self._jump_ms = jump_ms
         self._streams: dict[tuple[str, int], _StreamState] = {}
+        # Acknowledgement windows, per sending direction: the window it must respect (its own
+        # Window Ack Size, or the peer's Set Peer Bandwidth), bytes sent since the peer last
+        # acknowledged, and the last Acknowledgement it got (time, whether the window was full).
+        self._window: dict[str, int] = {}
+        self._since_ack = {"c2s": 0, "s2c": 0}
+        self._last_ack: dict[str, tuple[float, bool]] = {}
 
     def where(self, frame: int, time: float) -> Where:
         return Where(frame=frame, time=time, after_ms=round((time - self._start) * 1000, 3))
 
     def feed(self, direction: str, msg: Message) -> None:
         type_id = msg.type_id
+        self._since_ack[direction] = self._since_ack.get(direction, 0) + msg.length
         if type_id == 8 or type_id == 9:
             self._media(self._stream(direction, msg.stream_id), msg)
         elif type_id == 18 or type_id == 15:
@@ -320,6 +338,21 @@ class MediaHealthTracker:
                     state.metadata = metadata_values(body)
                     state.metadata_where = self.where(msg.frame, msg.time)
                     state.metadata_late = state.first_media is not None
+        elif type_id in (3, 5, 6):
+            self._ack_window(direction, msg)
+
+    def _ack_window(self, direction: str, msg: Message) -> None:
+        other = "s2c" if direction == "c2s" else "c2s"
+        body = msg.body
+        if isinstance(body, WindowAckSize) and body.ack_window > 0:
+            self._window[direction] = min(self._window.get(direction, body.ack_window), body.ack_window)
+        elif isinstance(body, SetPeerBandwidth) and body.bandwidth > 0:
+            self._window[other] = min(self._window.get(other, body.bandwidth), body.bandwidth)
+        elif isinstance(body, Acknowledgement):  # acknowledges what the other side sent
+            window = self._window.get(other)
+            full = window is not None and self._since_ack[other] >= ACK_WINDOW_FULL * window
+            self._last_ack[other] = (msg.time, full)
+            self._since_ack[other] = 0
 
     def _stream(self, direction: str, stream_id: int) -> _StreamState:
         key = (direction, stream_id)
@@ -393,8 +426,12 @@ class MediaHealthTracker:
         if last is None:
             s.first_media = here
         elif here.time - last.time > self._stall_s:
-            stall = Stall(start=last, end=here, duration_ms=round((here.time - last.time) * 1000, 3))
+            ack = self._last_ack.get(s.dir)
+            waiting = ack is not None and ack[1] and last.time < ack[0] <= here.time
+            stall = Stall(start=last, end=here, duration_ms=round((here.time - last.time) * 1000, 3),
+                          waiting_on_ack=waiting)
             s.stall_count += 1
+            s.ack_window_stalls += waiting
             if len(s.stalls) < MAX_EVENTS:
                 s.stalls.append(stall)
             s.max_stall_ms = max(s.max_stall_ms, stall.duration_ms)
@@ -464,6 +501,7 @@ class MediaHealthTracker:
             metadata=s.metadata, metadata_state=metadata_state, metadata_where=s.metadata_where,
             declared=_declared(s.metadata, video, audio),
             stalls=tuple(s.stalls), stall_count=s.stall_count, max_stall_ms=s.max_stall_ms,
+            ack_window_stalls=s.ack_window_stalls,
             max_drift_ms=s.max_drift, max_drift_where=s.max_drift_where,
             timestamp_anomalies=tuple(s.anomalies), timestamps_backwards=s.backwards,
             timestamp_jumps=s.jumps, first_media=s.first_media, last_media=s.last_media,

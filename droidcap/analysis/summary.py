@@ -94,6 +94,7 @@ class TransportHealth:
     retransmitted_bytes: int
     out_of_order: int
     zero_windows: int
+    ack_window_stalls: int  # stalls while the sender waited on an RTMP Acknowledgement
     events: tuple[TcpEvent, ...]  # retransmissions, out-of-order and zero-window segments (first ones)
 
     def to_json(self) -> dict[str, Any]:
@@ -307,7 +308,7 @@ class SummaryBuilder:
         ) + tuple(state.errors)
         statuses = tuple(sorted(statuses, key=lambda r: r.where.frame))
         startup = self._startup(state, s, milestones)
-        transport = self._transport(state, s, tcp)
+        transport = self._transport(state, s, tcp, streams)
         findings = self._findings(s, statuses, streams, transport, milestones)
         main = _main(streams)
         v = main.video if main is not None else None
@@ -380,7 +381,8 @@ class SummaryBuilder:
         )
 
     @staticmethod
-    def _transport(state: _Conn, s: ConnectionSummary, tcp: TcpHealthTracker | None) -> TransportHealth:
+    def _transport(state: _Conn, s: ConnectionSummary, tcp: TcpHealthTracker | None,
+                   streams: tuple[StreamHealth, ...]) -> TransportHealth:
         retrans = retrans_bytes = ooo = zero = 0
         events: list[TcpEvent] = []
         if tcp is not None:
@@ -396,7 +398,8 @@ class SummaryBuilder:
         return TransportHealth(
             tcp_gaps=s.gaps, tcp_gap_bytes=s.gap_bytes, gaps=tuple(state.gaps),
             skipped_bytes=s.skipped_bytes, retransmissions=retrans, retransmitted_bytes=retrans_bytes,
-            out_of_order=ooo, zero_windows=zero, events=tuple(events),
+            out_of_order=ooo, zero_windows=zero, ack_window_stalls=sum(st.ack_window_stalls for st in streams),
+            events=tuple(events),
         )
 
     def _findings(self, s: ConnectionSummary, statuses: tuple[StatusReport, ...],
