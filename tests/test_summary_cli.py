@@ -68,6 +68,7 @@ def test_summary_of_stream_not_found_says_what_it_means():
     (["export", str(PLAYERS), "--conn", "7", "--flv", "/tmp/droidcap-never.flv"], "no connection 7"),
     (["export", "no/such.pcap", "--conn", "0", "--flv", "/tmp/droidcap-never.flv"], "no such file"),
     (["export", str(NOT_FOUND), "--conn", "0", "--flv", "/tmp/droidcap-never.flv"], "carries no audio or video"),
+    (["export", "-", "--conn", "0", "--flv", "/tmp/droidcap-never.flv"], "give a capture file, not -"),
     (["export", str(PLAYERS), "--conn", "0"], "give exactly one of --flv OUT, --pcap OUT or --ndjson OUT"),
     (["export", str(PLAYERS), "--conn", "0", "--flv", "a.flv", "--pcap", "b.pcap"], "give exactly one"),
     (["export", str(PLAYERS), "--conn", "0", "--flv", "/no/such/dir/a.flv"], "no directory /no/such/dir"),

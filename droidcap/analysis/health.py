@@ -327,7 +327,8 @@ class MediaHealthTracker:
 
     def feed(self, direction: str, msg: Message) -> None:
         type_id = msg.type_id
-        self._since_ack[direction] = self._since_ack.get(direction, 0) + msg.length
+        if not msg.aggregate:  # an aggregate's bytes are counted once, as the wire message
+            self._since_ack[direction] = self._since_ack.get(direction, 0) + msg.length
         if type_id == 8 or type_id == 9:
             self._media(self._stream(direction, msg.stream_id), msg)
         elif type_id == 18 or type_id == 15:

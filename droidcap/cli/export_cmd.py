@@ -26,6 +26,8 @@ def export(
     chosen = [(name, path) for name, path in (("flv", flv), ("pcap", pcap), ("ndjson", ndjson)) if path is not None]
     if len(chosen) != 1:
         raise fail("give exactly one of --flv OUT, --pcap OUT or --ndjson OUT")
+    if str(capture) == "-":
+        raise fail("export reads the capture twice: give a capture file, not - (standard input)")
     if not capture.exists():
         raise fail(f"no such file: {capture}")
     if capture.is_dir():
