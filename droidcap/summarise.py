@@ -19,7 +19,7 @@ from droidcap.capture.files import iter_flow_batches
 from droidcap.capture.pcap import RawRecord
 from droidcap.capture.tcp import Output, TcpReassembler
 from droidcap.errors import CaptureFormatError, NoRtmpError, NoSuchConnectionError
-from droidcap.pipeline import PipelineItem, RtmpExtractor
+from droidcap.pipeline import ConnectionFound, PipelineItem, RtmpExtractor
 
 
 class _TappedReassembler(TcpReassembler):
@@ -35,12 +35,16 @@ class _TappedReassembler(TcpReassembler):
         return super().feed_raw(batch)
 
 
-def _items(source: str | Path | BinaryIO, tcp: TcpHealthTracker, max_message_size: int) -> Iterator[PipelineItem]:
+def _items(source: str | Path | BinaryIO, tcp: TcpHealthTracker, max_message_size: int,
+           damage: list[CaptureFormatError]) -> Iterator[PipelineItem]:
+    """The pipeline's items; a capture damaged part-way ends them, with a note, and the error in
+    ``damage`` (raised by the caller if nothing decoded before it)."""
     extractor = RtmpExtractor(max_message_size=max_message_size)
     try:
         for batch in iter_flow_batches(source, reassembler=_TappedReassembler(tcp)):
             yield from extractor.feed_batch(batch)
     except CaptureFormatError as err:
+        damage.append(err)
         yield from extractor.finish()
         yield CaptureNote(frame=None, message=str(err))  # summarise up to the damage, and say so
         return
@@ -56,12 +60,15 @@ def summarise(source: str | Path | BinaryIO, *, thresholds: Thresholds | None = 
     tcp = TcpHealthTracker()
     builder = SummaryBuilder(thresholds=thresholds, only=conn)
     found = 0
-    for item in _items(source, tcp, max_message_size):
-        if type(item).__name__ == "ConnectionFound":
+    damage: list[CaptureFormatError] = []
+    for item in _items(source, tcp, max_message_size, damage):
+        if isinstance(item, ConnectionFound):
             found += 1
         builder.feed(item)
     summary = builder.result(tcp)
     if not found:
+        if damage:
+            raise damage[0]
         raise NoRtmpError("no RTMP found in the capture (no TCP flow decodes as RTMP, on any port)")
     if conn is not None and summary.connection(conn) is None:
         raise NoSuchConnectionError(

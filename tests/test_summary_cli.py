@@ -80,6 +80,14 @@ def test_bad_input_is_one_line(args, says):
     assert says in err
 
 
+def test_not_a_capture_is_one_line(tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"garbage, not a capture")
+    for args in (["summary", str(bad)], ["export", str(bad), "--conn", "0", "--pcap", str(tmp_path / "o.pcap")]):
+        assert "is not a pcap or pcapng capture" in one_line_error(run_cli(*args))
+    assert not (tmp_path / "o.pcap").exists()
+
+
 def test_export_flv_pcap_ndjson(tmp_path):
     for flag, name in (("--flv", "c.flv"), ("--pcap", "c.pcap"), ("--ndjson", "c.ndjson")):
         out = tmp_path / name
