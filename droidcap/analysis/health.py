@@ -144,7 +144,7 @@ class VideoHealth:
     malformed: int  # bodies that did not parse as their header says
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +163,7 @@ class AudioHealth:
     malformed: int
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,21 +205,23 @@ class StreamHealth:
     windows: tuple[Window, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
-def _json(obj: Any) -> dict[str, Any]:
+def as_json(obj: Any) -> dict[str, Any]:
+    """A slotted result dataclass as a JSON-able dict, field by field (nested results too)."""
     out: dict[str, Any] = {}
     for name in obj.__slots__:
-        out[name] = _value(getattr(obj, name))
+        out[name] = json_value(getattr(obj, name))
     return out
 
 
-def _value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A result, a tuple of them, or a plain value, JSON-able."""
     if hasattr(value, "to_json"):
         return value.to_json()
     if isinstance(value, tuple):
-        return [_value(v) for v in value]
+        return [json_value(v) for v in value]
     return value
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from droidcap.analysis.findings import Finding, Thresholds, assess_stream, sort_findings
-from droidcap.analysis.health import MediaHealthTracker, StreamHealth, Where, _json
+from droidcap.analysis.health import MediaHealthTracker, StreamHealth, Where, as_json, json_value
 from droidcap.analysis.meanings import is_failure, meaning
 from droidcap.analysis.transport import TcpEvent, TcpHealthTracker, key_of
 from droidcap.capture.events import CaptureNote
@@ -52,7 +52,7 @@ class StatusReport:
     where: Where
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +71,7 @@ class Startup:
     time_to_first_keyframe_ms: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,7 +81,7 @@ class GapReport:
     where: Where  # where the stream resumes
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +98,7 @@ class TransportHealth:
     events: tuple[TcpEvent, ...]  # retransmissions, out-of-order and zero-window segments (first ones)
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +135,7 @@ class Figures:
     warnings: int
 
     def to_json(self) -> dict[str, Any]:
-        return _json(self)
+        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +161,7 @@ class ConnectionHealth:
     session: ConnectionSummary = field(repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = {name: _value(getattr(self, name)) for name in self.__slots__ if name != "session"}
+        out = {name: json_value(getattr(self, name)) for name in self.__slots__ if name != "session"}
         out["milestones"] = {name: w.to_json() for name, w in self.milestones.items()}
         return out
 
@@ -181,14 +181,6 @@ class CaptureSummary:
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "thresholds": self.thresholds.to_json(),
                 "connections": [c.to_json() for c in self.connections], "notes": list(self.notes)}
-
-
-def _value(value: Any) -> Any:
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    if isinstance(value, tuple):
-        return [_value(v) for v in value]
-    return value
 
 
 def _main(streams: tuple[StreamHealth, ...]) -> StreamHealth | None:
