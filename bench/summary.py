@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.decode import DROIDCAP, OUT, ROOT, Run, make_capture, measure  # noqa: E402
+from bench.decode import DROIDCAP, OUT, ROOT, Run, make_capture, measure
 
 
 def main() -> None:

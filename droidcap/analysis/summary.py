@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from droidcap.analysis.findings import Finding, Thresholds, assess_stream, sort_findings
-from droidcap.analysis.health import MediaHealthTracker, StreamHealth, Where, as_json, json_value
+from droidcap.analysis.health import (
+    MediaHealthTracker,
+    StreamHealth,
+    Where,
+    as_json,
+    json_value,
+)
 from droidcap.analysis.meanings import is_failure, meaning
 from droidcap.analysis.transport import TcpEvent, TcpHealthTracker, key_of
 from droidcap.capture.events import CaptureNote
