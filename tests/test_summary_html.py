@@ -14,9 +14,6 @@ from tests.conftest import DATA, run_cli
 
 PAUSE = DATA / "summary" / "nginx_publisher_pause3s.pcap"
 
-pytestmark = pytest.mark.slow
-
-
 def chromium(*args: str) -> subprocess.CompletedProcess:
     exe = shutil.which("chromium")
     assert exe, "Debian package chromium is missing (./dev setup installs it)"
@@ -30,6 +27,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
             check=False, capture_output=True, text=True, timeout=90)
 
 
+@pytest.mark.slow
 def test_html_page_draws_its_plots_offline(tmp_path):
     page = tmp_path / "summary.html"
     result = run_cli("summary", str(PAUSE), "--html", str(page))
@@ -46,3 +44,18 @@ def test_html_page_draws_its_plots_offline(tmp_path):
     shot = tmp_path / "summary.png"
     run = chromium("--window-size=1280,1000", f"--screenshot={shot}", page.as_uri())
     assert run.returncode == 0 and shot.stat().st_size > 30_000, run.stderr
+
+
+def test_plotly_is_inlined_once_with_the_first_plot_even_after_a_connection_without_media():
+    from droidcap.analysis.summary import CaptureSummary
+    from droidcap.render.summary_html import render_html
+    from droidcap.summarise import summarise
+
+    missing = summarise(DATA / "summary" / "nginx_play_not_found.pcap")  # no media: no plot
+    players = summarise(DATA / "captures" / "nginx_ffmpeg_players.pcap")
+    both = CaptureSummary(connections=missing.connections + players.connections, notes=(),
+                          thresholds=missing.thresholds)
+    page = render_html(both, title="two captures")
+    assert page.count("Plotly.newPlot") == 3
+    library = page.index("plotly.js v")
+    assert library < page.index("Plotly.newPlot") and page.count("plotly.js v") == 1

@@ -25,10 +25,11 @@ def render_html(summary: CaptureSummary, *, title: str) -> str:
     head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
     parts = [head]
-    first = True
+    js_needed = True  # plotly's JavaScript goes into the page once, with the first plot
     for c in summary.connections:
-        parts.append(_connection(c, include_js=first))
-        first = False
+        plotted = any(st.windows for st in c.streams)
+        parts.append(_connection(c, plot=plotted, include_js=plotted and js_needed))
+        js_needed = js_needed and not plotted
     for note in summary.notes:
         parts.append(f"<p class='info'>note: {html.escape(note)}</p>")
     parts.append("</body></html>")
@@ -66,7 +67,7 @@ def _figure(c: ConnectionHealth) -> go.Figure:
     return fig
 
 
-def _connection(c: ConnectionHealth, *, include_js: bool) -> str:
+def _connection(c: ConnectionHealth, *, plot: bool, include_js: bool) -> str:
     names = ", ".join(c.stream_names) or "-"
     heading = (f"<h2>conn {c.conn}: {html.escape(c.role)} {html.escape(c.client)} → {html.escape(c.server)}"
                f" ({html.escape(c.app or '-')}/{html.escape(names)})</h2>")
@@ -78,7 +79,7 @@ def _connection(c: ConnectionHealth, *, include_js: bool) -> str:
         f"{'' if f.where is None else f' (frame {f.where.frame}, {f.where.after_ms / 1000:.3f} s)'}</li>"
         for f in c.findings) or "<li class='info'>no findings</li>"
     out.append(f"<ul>{findings}</ul>")
-    if any(st.windows for st in c.streams):
+    if plot:
         out.append(to_html(_figure(c), full_html=False, include_plotlyjs=include_js,
                            div_id=f"conn-{c.conn}"))
     out.append(f"<table>{rows}</table>")
