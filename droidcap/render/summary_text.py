@@ -39,7 +39,9 @@ def _connection(out: TextIO, c: ConnectionHealth) -> None:
     w(f"           first audio {_ms(s.time_to_first_audio_ms)}, first video {_ms(s.time_to_first_video_ms)}, "
       f"first keyframe {_ms(s.time_to_first_keyframe_ms)} (after the connection's start)\n")
     for r in c.statuses:
-        w(f"  status   {r.code or r.source}  {r.meaning}  (frame {r.where.frame}, {r.where.after_ms / 1000:.3f} s)\n")
+        said = f" — server: {r.description!r}" if r.description else ""
+        w(f"  status   {r.code or r.source}  {r.meaning}{said}  (frame {r.where.frame}, "
+          f"{r.where.after_ms / 1000:.3f} s)\n")
     for st in c.streams:
         _stream(out, st)
     t = c.transport
