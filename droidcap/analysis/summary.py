@@ -74,7 +74,7 @@ class Startup:
     time_to_first_metadata_ms: float | None
     time_to_first_audio_ms: float | None
     time_to_first_video_ms: float | None
-    time_to_first_keyframe_ms: float | None
+    time_to_first_keyframe_ms: float | None  # the first coded keyframe (not a sequence header)
 
     def to_json(self) -> dict[str, Any]:
         return as_json(self)
@@ -305,10 +305,10 @@ class SummaryBuilder:
             for st in s.statuses
         ) + tuple(state.errors)
         statuses = tuple(sorted(statuses, key=lambda r: r.where.frame))
-        startup = self._startup(state, s, milestones)
+        main = _main(streams)
+        startup = self._startup(state, s, milestones, main)
         transport = self._transport(state, s, tcp, streams)
         findings = self._findings(s, statuses, streams, transport, milestones)
-        main = _main(streams)
         v = main.video if main is not None else None
         a = main.audio if main is not None else None
         connect_status = next((t.result for t in s.transactions if t.command == "connect"), None)
@@ -357,7 +357,7 @@ class SummaryBuilder:
         )
 
     @staticmethod
-    def _startup(state: _Conn, s: ConnectionSummary, ms: dict[str, Where]) -> Startup:
+    def _startup(state: _Conn, s: ConnectionSummary, ms: dict[str, Where], main: StreamHealth | None) -> Startup:
         def between(first: str, then: str) -> float | None:
             a, b = ms.get(first), ms.get(then)
             return None if a is None or b is None else round(b.after_ms - a.after_ms, 3)
@@ -369,13 +369,16 @@ class SummaryBuilder:
         def latency(command: str) -> float | None:
             return next((t.latency_ms for t in s.transactions if t.command == command), None)
 
+        # The first coded keyframe: the session's milestone can be the AVC sequence header, whose
+        # frame type also says keyframe.
+        keyframe = main.video.first_keyframe if main is not None and main.video is not None else None
         sent, heard = state.parts.get("C1"), state.parts.get("S1")
         return Startup(
             handshake_rtt_ms=None if sent is None or heard is None else round((heard - sent) * 1000, 3),
             connect_ms=latency("connect"), create_stream_ms=latency("createStream"),
             play_start_ms=between("play", "play_start"), publish_start_ms=between("publish", "publish_start"),
             time_to_first_metadata_ms=after("first_metadata"), time_to_first_audio_ms=after("first_audio"),
-            time_to_first_video_ms=after("first_video"), time_to_first_keyframe_ms=after("first_video_keyframe"),
+            time_to_first_video_ms=after("first_video"), time_to_first_keyframe_ms=keyframe.after_ms if keyframe is not None else after("first_video_keyframe"),
         )
 
     @staticmethod

@@ -80,6 +80,9 @@ def test_player_figures(name):
         if f.keyframe_interval_frames_max is not None:
             assert f.keyframe_interval_frames_max == told["gop"]
         assert f.time_to_first_keyframe_ms is not None and f.time_to_first_keyframe_ms > 0
+        video = c.main_stream().video
+        assert f.time_to_first_keyframe_ms == video.first_keyframe.after_ms  # a coded keyframe
+        assert f.time_to_first_keyframe_ms >= f.time_to_first_video_ms
         assert f.stall_count == 0
 
 
