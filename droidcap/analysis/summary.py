@@ -41,6 +41,7 @@ from droidcap.session import (
 
 SCHEMA = "droidcap.summary/1"
 MAX_LISTED = 1000
+MAX_GAP_FINDINGS = 20  # one finding each; the rest are counted in one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -422,11 +423,16 @@ class SummaryBuilder:
                                message="playback started but no audio or video arrived", where=ms["play_start"]))
         for st in streams:
             out.extend(assess_stream(st, self._limits, mid_connection=s.mid_connection))
-        for gap in transport.gaps:
+        for gap in transport.gaps[:MAX_GAP_FINDINGS]:
             out.append(Finding(severity="warning", code="tcp_gap",
                                message=f"{gap.size} bytes ({gap.dir}) are missing from the capture: "
                                        "the messages in them are lost and the decoder resynchronised after them",
                                where=gap.where, dir=gap.dir))
+        if transport.tcp_gaps > MAX_GAP_FINDINGS:
+            out.append(Finding(severity="warning", code="tcp_gap",
+                               message=f"{transport.tcp_gaps - MAX_GAP_FINDINGS} more gaps "
+                                       f"({transport.tcp_gap_bytes} bytes missing in all; a snaplen that cuts "
+                                       "packets short looks like this)", where=None))
         if transport.retransmissions:
             out.append(Finding(severity="info", code="retransmissions",
                                message=f"{transport.retransmissions} TCP retransmissions "
