@@ -12,6 +12,7 @@ APT_PACKAGES=(
   qemu-user-static iproute2 ethtool procps psmisc
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   nodejs tmux binutils util-linux
+  flvmeta chromium
 )
 # What `./dev demo` needs: a virtual device (util-linux namespaces, iproute2 veth), the real adb
 # server, nginx-rtmp and an ffmpeg publisher.
