@@ -32,7 +32,8 @@ The rules, all in this module:
 - Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
   byte; StreamGap the record with which the stream resumes after the hole (the snapped record for
   a snaplen gap, the current record when nothing resumes); FlowOpened and StreamEnd the record
-  being fed (the last record of the capture for "eof").
+  being fed (the last record of the capture for "eof"; the FIN's record for a FIN whose bytes
+  before it were never all captured).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class _Half:
 
     __slots__ = (
         "flow", "dir", "key", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes",
-        "acked", "deadline", "last",
+        "acked", "deadline", "last", "fin_at",
     )
 
     def __init__(self, flow: int, direction: Direction, key: tuple[bytes, int, int]) -> None:
@@ -141,6 +142,7 @@ class _Half:
         self.expect = -1
         self.isn: int | None = None  # sequence number of the SYN, when one was seen
         self.fin: int | None = None  # unwrapped sequence number of the FIN
+        self.fin_at: tuple[int, float] = (0, 0.0)  # frame and time of the record that carried it
         self.ended = False
         self.held: list[_Held] = []  # heap of out-of-order segments
         self.held_bytes = 0
@@ -280,8 +282,10 @@ class TcpReassembler:
         out: Output = []
         for c2s, s2c in list(self._open.values()):
             for half in (c2s, s2c):
-                reason = "eof" if half.fin is None else "fin"  # a FIN seen, bytes before it lost
-                self._close(half, reason, self._last_frame, self._last_time, out)
+                if half.fin is None:
+                    self._close(half, "eof", self._last_frame, self._last_time, out)
+                else:  # a FIN seen, bytes before it lost: it ended at its FIN, not at the capture's end
+                    self._close(half, "fin", *half.fin_at, out)
         self._open.clear()
         return out
 
@@ -405,6 +409,7 @@ class TcpReassembler:
             self._data(half, start, payload, start + length, frame, time, out)
         if flags & _FIN and half.fin is None:
             half.fin = start + length
+            half.fin_at = (frame, time)
         if half.fin is not None and half.next >= half.fin:
             self._close(half, "fin", frame, time, out)
             if half.peer.ended:
@@ -506,7 +511,7 @@ class TcpReassembler:
                     ))
                     half.next = half.acked
             if half.fin is not None and half.next >= half.fin:
-                self._close(half, "fin", frame, time, out)
+                self._close(half, "fin", *half.fin_at, out)
                 if half.peer.ended:
                     self._retire(half)
             half.sync()

@@ -260,11 +260,21 @@ def _heading(s: ConnectionSummary) -> str:
     return " | ".join(bits)
 
 
+_END_TEXT = {
+    "open": "still open at the end of the capture (no FIN or RST)",
+    "half_closed": "half closed: one side never sent FIN or RST before the capture ended",
+    "evicted": "no longer followed: too many TCP flows open at once (no FIN or RST seen)",
+}
+
+
 def _milestones(s: ConnectionSummary) -> str:
-    if not s.milestones:
-        return "  milestones: none reached"
     parts = [f"{m.name} +{(m.time - s.first_time) * 1000:.1f} ms" for m in s.milestones]
-    return "  milestones: " + ", ".join(parts)
+    text = "  milestones: " + (", ".join(parts) if parts else "none reached")
+    end = _END_TEXT.get(s.state)
+    if end is not None:
+        text += (f"\n  end: {end}; last activity +{(s.last_time - s.first_time) * 1000:.1f} ms"
+                 f" (frame {s.last_frame})")
+    return text
 
 
 def _problems(s: ConnectionSummary) -> str:
