@@ -102,6 +102,9 @@ def describe_message(msg: Message) -> str:
         return f"{kind} {packet.replace('_', ' ')} {details}".strip()
     if t == 19 or t == 16:
         return f"shared object {f.get('so_name')} {_short(f.get('so_events'), 50)}"
+    if t == 22:
+        text = f"aggregate of {f.get('sub_messages')} sub-messages ({msg.length} bytes)"
+        return text + (f" (malformed: {f['malformed']})" if "malformed" in f else "")
     return f"{msg.type_name} ({msg.length} bytes)"
 
 
@@ -117,6 +120,12 @@ def _describe_malformed(msg: Message, body: Malformed) -> str:
             return f"Set Chunk Size {int(body.raw_head, 16)} (invalid, ignored)"
         return f"Set Chunk Size (malformed, ignored: {body.reason})"
     return f"{_CONTROL_NAMES.get(msg.type_id, msg.type_name)} (malformed: {body.reason})"
+
+
+def _is_aggregate_of_media(msg: Message) -> bool:
+    """An aggregate that parsed joins the media run its sub-messages belong to (counted as one
+    wire message); a malformed one gets a line of its own."""
+    return msg.type_id == 22 and "malformed" not in msg.body.json_fields()
 
 
 def _is_media_frame(msg: Message) -> bool:
@@ -139,6 +148,7 @@ class _Run:
     audio: int = 0
     video: int = 0
     keyframes: int = 0
+    aggregates: int = 0  # wire messages that carried some of the run's frames
     dirs: set[Direction] = field(default_factory=set)
     uncertain: bool = False
 
@@ -177,14 +187,16 @@ class TableRenderer:
                 ladder.add(conn.opened_time, conn.opened_frame, "->", "TCP SYN")
         ev = item.event
         kind = type(ev)
-        if kind is Message and _is_media_frame(ev):
+        if kind is Message and (_is_media_frame(ev) or _is_aggregate_of_media(ev)):
             run = ladder.run
             if run is None:
                 run = ladder.run = _Run(first_time=ev.time, first_frame=ev.frame)
             run.last_time, run.last_frame = ev.time, ev.frame
             run.dirs.add(item.dir)
             run.uncertain |= ev.uncertain
-            if ev.type_id == 8:
+            if ev.type_id == 22:
+                run.aggregates += 1
+            elif ev.type_id == 8:
                 run.audio += 1
             else:
                 run.video += 1
@@ -224,11 +236,14 @@ class TableRenderer:
             parts.append(f"video x{run.video}" + (f" ({run.keyframes} key)" if run.keyframes else ""))
         if run.audio:
             parts.append(f"audio x{run.audio}")
+        what = ", ".join(parts) or "no audio or video"
+        if run.aggregates:
+            what += f" in {run.aggregates} aggregate message(s)"
         arrow = "<->" if len(run.dirs) > 1 else ARROW[next(iter(run.dirs))]
         span = run.last_time - run.first_time
         mark = "? " if run.uncertain else ""
         ladder.add(run.first_time, run.first_frame, arrow,
-                   f"{mark}{', '.join(parts)} over {span:.3f} s (to frame {run.last_frame})")
+                   f"{mark}{what} over {span:.3f} s (to frame {run.last_frame})")
 
     def write(self, out: TextIO, summaries: list[ConnectionSummary]) -> None:
         for summary in summaries:
