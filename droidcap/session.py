@@ -343,12 +343,11 @@ class SessionTracker:
         self.untracked = 0  # connections beyond MAX_TRACKED_CONNECTIONS, not summarised
 
     def feed(self, item: PipelineItem) -> None:
-        kind = type(item)
-        if kind is DecodedEvent:
+        if type(item) is DecodedEvent:
             state = self._conns.get(item.connection.conn)
             if state is not None:
                 self._event(state, item)
-        elif kind is ConnectionFound:
+        elif type(item) is ConnectionFound:
             c = item.connection
             if len(self._conns) >= MAX_TRACKED_CONNECTIONS:
                 self.untracked += 1
@@ -358,7 +357,7 @@ class SessionTracker:
             if c.syn_seen:
                 state.mark("tcp_syn", c.opened_time, c.opened_frame)
             self._conns[c.conn] = state
-        elif kind is ConnectionEnded:
+        elif type(item) is ConnectionEnded:
             state = self._conns.get(item.connection.conn)
             if state is None:
                 return
@@ -377,8 +376,7 @@ class SessionTracker:
         if ev.time >= state.last_time:
             state.last_time, state.last_frame = ev.time, ev.frame
         d = item.dir.value
-        kind = type(ev)
-        if kind is Message:
+        if type(ev) is Message:
             counts = state.counts[d]
             name = ev.type_name
             counts[name] = counts.get(name, 0) + 1
@@ -400,16 +398,16 @@ class SessionTracker:
                 size = ev.body.json_fields().get("chunk_size")
                 if isinstance(size, int):
                     state.chunk_size[d] = size
-        elif kind is HandshakePart:
+        elif type(ev) is HandshakePart:
             state.parts[ev.part] = ev
             if ("C2" in state.parts and "S2" in state.parts) and "handshake_done" not in state.milestones:
                 state.mark("handshake_done", ev.time, ev.frame)
-        elif kind is Gap:
+        elif type(ev) is Gap:
             state.gaps += 1
             state.gap_bytes += ev.size
-        elif kind is Skipped:
+        elif type(ev) is Skipped:
             state.skipped_bytes += ev.size
-        elif kind is OversizeMessage:
+        elif type(ev) is OversizeMessage:
             state.oversize += 1
 
     def _command(self, state: _ConnState, direction: Direction, msg: Message) -> None:
@@ -421,8 +419,9 @@ class SessionTracker:
         args = fields.get("args") or []
         d = direction.value
         if command in ("_result", "_error"):
-            key = (direction.reverse.value, txn)
-            index = state.open_txns.pop(key, None)
+            if not isinstance(txn, (int, float)):
+                return  # answers nothing that was asked
+            index = state.open_txns.pop((direction.reverse.value, txn), None)
             if index is None:
                 return
             asked = state.txns[index]
@@ -437,7 +436,9 @@ class SessionTracker:
                     state.mark("connect_result", msg.time, msg.frame)
                 elif asked.command == "createStream":
                     state.mark("create_stream_result", msg.time, msg.frame)
-                    new_id = next((a for a in args[1:] if isinstance(a, (int, float)) and not isinstance(a, bool)), None)
+                    new_id = next(
+                        (a for a in args[1:] if isinstance(a, (int, float)) and not isinstance(a, bool)), None
+                    )
                     if new_id is not None and len(state.streams) < LIST_CAP:
                         sid = int(new_id)
                         state.streams.setdefault(sid, NetStream(stream_id=sid, action=None, name=None))

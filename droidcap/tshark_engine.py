@@ -77,7 +77,7 @@ def _int(layer: Any, name: str) -> int | None:
 
 def _amf_tokens(layer: Any) -> list[tuple[int, str, str]]:
     """Every AMF field of the layer as ``(position, name, shown value)``, for tshark_amf."""
-    tokens = []
+    tokens: list[tuple[int, str, str]] = []
     for name in AMF_FIELDS:
         field = layer.get_field(name)
         if field is not None:
@@ -110,7 +110,8 @@ def _media_body(layer: Any, type_id: int) -> dict[str, Any]:
         sound_format = _int(layer, "audio_format")
         rate, size, channels = (_int(layer, n) for n in ("audio_rate", "audio_size", "audio_type"))
         return _present({
-            "codec": None if sound_format is None else SOUND_FORMAT_NAMES.get(sound_format, f"reserved({sound_format})"),
+            "codec": (None if sound_format is None
+                      else SOUND_FORMAT_NAMES.get(sound_format, f"reserved({sound_format})")),
             "sound_format": sound_format,
             "sound_rate": None if rate is None else SOUND_RATES[rate & 3],
             "sound_size": None if size is None else (16 if size else 8),
@@ -145,7 +146,8 @@ def _body(layer: Any, type_id: int) -> dict[str, Any]:
         return {"bandwidth": _int(layer, "scm_was"), "limit_type": LIMIT_TYPES.get(_int(layer, "scm_limittype") or -1)}
     if type_id == 4:
         event_type = _int(layer, "ucm_eventtype")
-        return {"event": UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown"), "event_type": event_type}
+        event = UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown")
+        return {"event": event, "event_type": event_type}
     return {}
 
 
@@ -192,7 +194,7 @@ def _capture_class() -> type:
     except ImportError as err:  # pragma: no cover - pyshark is a runtime dependency
         raise DroidcapError(f"pyshark is not installed ({err}); reinstall droidcap") from None
 
-    class FileCapture(pyshark.FileCapture):
+    class FileCapture(pyshark.FileCapture):  # type: ignore[misc]  # pyshark has no type information
         tshark_error: str | None = None
 
         async def _cleanup_subprocess(self, process: Any) -> None:

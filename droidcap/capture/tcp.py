@@ -42,6 +42,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from struct import Struct
+from typing import Any
 
 from droidcap.capture.events import (
     CaptureNote,
@@ -86,7 +87,7 @@ def _not_ip(data: bytes) -> int:
 # How the hot path reads one link type: (unpack of link + IPv4 + TCP headers in one call, or
 # None; offset of the IP header for that unpack; bytes that unpack needs; the IP-offset function
 # for every other frame).
-_LinkPath = tuple[Callable[[bytes], tuple] | None, int, int, Callable[[bytes], int]]
+_LinkPath = tuple[Callable[[bytes], tuple[Any, ...]] | None, int, int, Callable[[bytes], int]]
 
 
 def _link_path(layer: LinkLayer) -> _LinkPath:

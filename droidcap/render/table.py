@@ -36,8 +36,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _status_code(args: list[Any]) -> str | None:
     for value in args:
-        if isinstance(value, dict) and isinstance(value.get("code"), str):
-            return value["code"]
+        if isinstance(value, dict):
+            code = value.get("code")
+            if isinstance(code, str):
+                return code
     return None
 
 
@@ -60,11 +62,7 @@ def describe_message(msg: Message) -> str:
                          "getStreamLength", "FCSubscribe"):
             detail = " ".join(_short(a, 40) for a in args[1:] if a is not None)
         elif command in ("_result", "_error", "onStatus"):
-            code = _status_code(args)
-            if code:
-                detail = code
-            else:
-                detail = " ".join(_short(a, 30) for a in args[1:] if a is not None)
+            detail = _status_code(args) or " ".join(_short(a, 30) for a in args[1:] if a is not None)
         return f"{command} {txn_text}{detail}".rstrip()
     if t in (18, 15):
         name = f.get("name", "?")
@@ -186,8 +184,7 @@ class TableRenderer:
             if conn.syn_seen:
                 ladder.add(conn.opened_time, conn.opened_frame, "->", "TCP SYN")
         ev = item.event
-        kind = type(ev)
-        if kind is Message and (_is_media_frame(ev) or _is_aggregate_of_media(ev)):
+        if type(ev) is Message and (_is_media_frame(ev) or _is_aggregate_of_media(ev)):
             run = ladder.run
             if run is None:
                 run = ladder.run = _Run(first_time=ev.time, first_frame=ev.frame)
@@ -205,23 +202,23 @@ class TableRenderer:
             return
         self._close_run(ladder)
         arrow = ARROW[item.dir]
-        if kind is Message:
+        if type(ev) is Message:
             mark = "? " if ev.uncertain else ""
             ladder.add(ev.time, ev.frame, arrow, mark + describe_message(ev))
-        elif kind is HandshakePart:
+        elif type(ev) is HandshakePart:
             bits = [ev.part]
             if ev.version is not None:
                 bits.append(f"version {ev.version}")
             if ev.scheme:
                 bits.append(ev.scheme + (f" layout {ev.digest_layout}" if ev.digest_layout is not None else ""))
             ladder.add(ev.time, ev.frame, arrow, " ".join(bits))
-        elif kind is Gap:
+        elif type(ev) is Gap:
             ladder.add(ev.time, ev.frame, arrow, f"!! gap: {ev.size} bytes never captured")
-        elif kind is Skipped:
+        elif type(ev) is Skipped:
             ladder.add(ev.time, ev.frame, arrow, f"!! skipped {ev.size} bytes: {ev.reason}")
-        elif kind is OversizeMessage:
+        elif type(ev) is OversizeMessage:
             ladder.add(ev.time, ev.frame, arrow, f"!! {ev.length}-byte message over the size limit, body skipped")
-        elif kind is Synchronised:
+        elif type(ev) is Synchronised:
             state = "confirmed" if ev.confirmed else "inferred"
             ladder.add(ev.time, ev.frame, arrow, f".. synchronised mid-stream, chunk size {ev.chunk_size} ({state})")
 

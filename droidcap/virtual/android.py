@@ -357,8 +357,8 @@ class Sandbox:
         (r / "data/local/tmp").chmod(0o771)
         os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
         (r / "storage/emulated/0").chmod(0o777)  # sdcardfs/FUSE lets the shell user write here
-        for d in (r / "storage/emulated/0").iterdir():
-            d.chmod(0o777)
+        for entry in (r / "storage/emulated/0").iterdir():
+            entry.chmod(0o777)
         (r / "system/socket").mkdir(exist_ok=True)
         bin_dir = r / "system/bin"
         for entry in bin_dir.iterdir():  # regenerate: the profile may have changed

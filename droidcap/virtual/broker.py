@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 SOCKET_DEVICE_PATH = "/system/socket/droidcap"
 def recv_msg(sock: socket.socket) -> tuple[Any, list[int]] | None:
     """A message framed by :func:`~droidcap.virtual.toolbox.send_msg`, with any descriptors."""
-    head, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
-    head = read_exact(sock, FRAME_LEN.size, head) if head else None
+    first, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
+    head = read_exact(sock, FRAME_LEN.size, first) if first else None
     body = None if head is None else read_exact(sock, FRAME_LEN.unpack(head)[0])
     if body is None:
         return None
