@@ -21,11 +21,9 @@ memory under 100 MB whatever the capture size.
 from __future__ import annotations
 
 import argparse
-import os
 import struct
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,8 +107,8 @@ def grow_capture(src: Path, dst: Path, min_bytes: int) -> int:
         out.write(data[:24])
         while out.tell() < min_bytes:
             shift = copies * 7  # keeps ports distinct per copy, still valid 16-bit numbers
-            for sec, frac, orig, body in records:
-                body = bytearray(body)
+            for sec, frac, orig, record in records:
+                body = bytearray(record)
                 if len(body) >= 14 + 20 and body[12:14] == b"\x08\x00" and body[23] == 6:
                     ihl = (body[14] & 0x0F) * 4
                     tcp = 14 + ihl
@@ -157,7 +155,7 @@ def main() -> None:
     size_mb = capture.stat().st_size / 1e6
 
     commands = {
-        "droidcap decode --format ndjson": DROIDCAP + ["decode", str(capture), "--format", "ndjson"],
+        "droidcap decode --format ndjson": [*DROIDCAP, "decode", str(capture), "--format", "ndjson"],
         "tshark -T fields": ["tshark", "-r", str(capture), "-o", "rtmpt.max_packet_size:16777216",
                              "-d", f"tcp.port=={port},rtmpt", "-Y", "rtmpt", "-T", "fields",
                              "-e", "frame.number", "-e", "rtmpt.header.typeid"],
@@ -186,7 +184,7 @@ def main() -> None:
         if not big.exists() or big.stat().st_size < args.big_gb * 1e9:
             copies = grow_capture(capture, big, int(args.big_gb * 1e9))
             print(f"built {big} from {copies} copies", file=sys.stderr)
-        run = measure("droidcap decode (big)", DROIDCAP + ["decode", str(big), "--format", "ndjson"])
+        run = measure("droidcap decode (big)", [*DROIDCAP, "decode", str(big), "--format", "ndjson"])
         print(f"big capture: {big.stat().st_size / 1e9:.2f} GB: droidcap {run.seconds:.1f} s, "
               f"peak {run.peak_mb:.1f} MB, rc {run.returncode}")
 
