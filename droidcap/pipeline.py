@@ -58,6 +58,7 @@ class Connection:
     opened_time: float  # time of the SYN, or of the first captured segment
     opened_frame: int
     handshake_seen: bool  # False: the capture starts mid-connection
+    outer: tuple[str, ...] = ()  # encapsulations around its packets (tunnels), outermost first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +299,7 @@ class RtmpExtractor:
             opened_time=opened.time,
             opened_frame=opened.frame,
             handshake_seen=bool(verdict.handshake),
+            outer=opened.outer,
         )
         self._connections += 1
         # The TCP client's bytes are the RTMP client's unless the roles are swapped.

@@ -160,6 +160,7 @@ class ConnectionSummary:
     last_time: float  # the connection's own last activity (see ``last_frame``)
     last_frame: int
     ends: dict[str, str | None]  # dir → how its TCP stream ended: CLOSING_REASONS, "eof", "evicted"
+    outer: tuple[str, ...] = ()  # the tunnels its packets travelled in, outermost first
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -190,6 +191,7 @@ class ConnectionSummary:
             "conn": self.conn,
             "client": self.client,
             "server": self.server,
+            "outer": list(self.outer),
             "role": self.role,
             "mid_connection": self.mid_connection,
             "connect": self.connect,
@@ -290,6 +292,7 @@ class _ConnState:
             last_time=self.last_time,
             last_frame=self.last_frame,
             ends=dict(self.ends),
+            outer=c.outer,
         )
 
     def _role(self) -> str:

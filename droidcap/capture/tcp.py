@@ -57,6 +57,7 @@ from droidcap.capture.events import (
 from droidcap.capture.ip import locate_tcp
 from droidcap.capture.links import LINK_LAYERS, LinkLayer, unsupported
 from droidcap.capture.pcap import RawRecord
+from droidcap.capture.tunnels import describe, locate_tunnelled
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _IPPROTO_TCP = 6
@@ -240,6 +241,8 @@ class TcpReassembler:
                 if off < 0:
                     continue
                 where = locate_tcp(data, off)
+                if where is None:  # not TCP: perhaps a tunnel with TCP inside (GTP-U, GRE, ...)
+                    where = locate_tunnelled(data, off)
                 if type(where) is not tuple:
                     if where is not None:
                         append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
@@ -269,7 +272,8 @@ class TcpReassembler:
                 if ip_end > size:  # cut by the snaplen (or a length field that lies beyond the wire)
                     ip_end = max(size, min(ip_end, orig_len))
                 if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
-                    half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
+                    outer = () if fast else self._outer(linktype, data)
+                    half = self._open_flow(addrs, sport, dport, offflags, frame, time, out, outer)
                 half.last = frame
                 self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
             if half.peer.held and offflags & _ACK:
@@ -317,8 +321,15 @@ class TcpReassembler:
             return True
         return half.isn is not None and half.isn != seq
 
+    @staticmethod
+    def _outer(linktype: int, data: bytes) -> tuple[str, ...]:
+        """How a flow's first segment travelled: the encapsulations around its IP packet."""
+        layer = LINK_LAYERS[linktype]
+        return describe(layer.ethertype_at, layer.ip_at, layer.ip_offset, data)
+
     def _open_flow(
-        self, addrs: bytes, sport: int, dport: int, flags: int, frame: int, time: float, out: Output
+        self, addrs: bytes, sport: int, dport: int, flags: int, frame: int, time: float, out: Output,
+        outer: tuple[str, ...] = (),
     ) -> _Half:
         """Number a new flow, decide its client, announce it; return the sender's direction."""
         key = (addrs, sport, dport)
@@ -343,7 +354,8 @@ class TcpReassembler:
         self._open[flow] = (theirs, mine) if sender_is_server else (mine, theirs)
         client, server = (dst, src) if sender_is_server else (src, dst)
         out.append(FlowOpened(
-            flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time
+            flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time,
+            outer=outer,
         ))
         return mine
 

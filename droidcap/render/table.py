@@ -267,6 +267,8 @@ def _heading(s: ConnectionSummary) -> str:
     names = [st.name for st in s.streams if st.name]
     if names:
         bits.append("stream " + ", ".join(repr(n) for n in names))
+    if s.outer:
+        bits.append("via " + " > ".join(s.outer))
     if s.mid_connection:
         bits.append("capture starts mid-connection")
     return " | ".join(bits)
