@@ -169,8 +169,11 @@ class ConnectionSummary:
     def state(self) -> str:
         """``closed`` (both directions ended by FIN/RST), ``half_closed`` (one did, the other
         was still open when the capture ended), ``open`` (no FIN/RST: still open when the capture
-        ended) or ``evicted`` (droidcap stopped following it among too many open flows)."""
+        ended), ``evicted`` (droidcap stopped following it among too many open flows) or
+        ``unknown`` (the engine does not report TCP ends: ``--engine tshark``)."""
         reasons = set(self.ends.values())
+        if None in reasons:
+            return "unknown"
         if reasons <= CLOSING_REASONS:
             return "closed"
         if "evicted" in reasons:
