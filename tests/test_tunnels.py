@@ -15,6 +15,7 @@ import io
 import json
 import shlex
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -220,3 +221,22 @@ def test_garbage_inside_a_tunnel_never_raises(kind: str, rest: bytes, proto: int
     for ethertype in (0x0800, 0x8847, 0x8864, 0x88A8, 0x6558):
         data = frame[:12] + ethertype.to_bytes(2, "big") + (frame[14:] if ethertype == 0x0800 else rest)
         feed([data])  # notes or nothing; never an exception
+
+
+@pytest.mark.rtmplab
+@pytest.mark.slow
+def test_a_fresh_vxlan_in_vxlan_recording_decodes_like_the_committed_one(tmp_path: Path) -> None:
+    """The committed captures' recipe still works on this machine: record one again (two
+    network namespaces, nested VXLAN, nginx-rtmp and ffmpeg inside) and decode it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tunnel_captures", TUNNELS / "make_tunnel_captures.py")
+    assert spec is not None and spec.loader is not None
+    maker = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = maker  # its dataclasses look their module up there
+    spec.loader.exec_module(maker)
+    facts = maker.record(maker.KINDS["vxlan_in_vxlan"], tmp_path / "fresh.pcap")
+    (conn,) = document(tmp_path / facts["file"])["connections"]
+    assert conn["role"] == "publisher" and conn["state"] == "closed" and conn["gaps"] == 0
+    assert [p for p in conn["outer"] if p.startswith("vxlan")] == ["vxlan vni 44", "vxlan vni 45"]
+    assert conn["server"] == "10.202.0.2:1935"
