@@ -249,6 +249,18 @@ def _starts_handshake(packet: Any) -> bool:
                for name in ("handshake_c0", "handshake_s0"))
 
 
+def _innermost_ip(packet: Any) -> Any:
+    """The IP layer the TCP segment is in: the last one before TCP (in a tunnelled capture
+    pyshark's ``packet.ip`` is the outermost), as the native decoder reports endpoints."""
+    inner = None
+    for layer in packet.layers:
+        if layer.layer_name in ("ip", "ipv6"):
+            inner = layer
+        elif layer.layer_name == "tcp":
+            break
+    return inner
+
+
 def _packet_items(capture: Any, ports: set[int]) -> Iterator[PipelineItem]:
     """Connections, handshake parts and messages, packet by packet, from pyshark's packets."""
     connections: dict[int, Connection] = {}
@@ -256,8 +268,9 @@ def _packet_items(capture: Any, ports: set[int]) -> Iterator[PipelineItem]:
     csid_state: dict[tuple[int, Direction, int], list[int]] = {}
     for packet in capture:
         stream = int(packet.tcp.stream)
-        src = (packet.ip.src if hasattr(packet, "ip") else packet.ipv6.src, int(packet.tcp.srcport))
-        dst = (packet.ip.dst if hasattr(packet, "ip") else packet.ipv6.dst, int(packet.tcp.dstport))
+        ip = _innermost_ip(packet)
+        src = (ip.src, int(packet.tcp.srcport))
+        dst = (ip.dst, int(packet.tcp.dstport))
         time = float(packet.sniff_timestamp)
         frame = int(packet.number)
         connection = connections.get(stream)

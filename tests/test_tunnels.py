@@ -240,3 +240,14 @@ def test_a_fresh_vxlan_in_vxlan_recording_decodes_like_the_committed_one(tmp_pat
     assert conn["role"] == "publisher" and conn["state"] == "closed" and conn["gaps"] == 0
     assert [p for p in conn["outer"] if p.startswith("vxlan")] == ["vxlan vni 44", "vxlan vni 45"]
     assert conn["server"] == "10.202.0.2:1935"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REAL)
+def test_the_tshark_engine_reports_the_same_inner_endpoints_and_messages(name: str) -> None:
+    from tests.test_tshark_crosscheck import records
+
+    path = TUNNELS / REAL[name]["file"]
+    key = lambda r: (r["conn"], r["client"], r["server"], r["dir"], r["frame"], r["type_id"], r["length"])  # noqa: E731
+    native, tshark = records(path, "native"), records(path, "tshark")
+    assert len(native) > 100 and [key(r) for r in tshark] == [key(r) for r in native]
