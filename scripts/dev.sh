@@ -100,5 +100,5 @@ case "$cmd" in
   check-tcpdump) exec bash tcpdump_bins/build.sh --check "$@" ;;
   build-tcpdump) exec bash tcpdump_bins/build.sh "$@" ;;
   bench) setup_all; "$PY" bench/decode.py "$@" ;;
-  *) sed -n '2,12p' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
+  *) sed -n '2,/^[^#]/{/^#/p}' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
 esac
