@@ -138,3 +138,14 @@ def test_tshark_shows_each_aggregate_as_the_wire_message_droidcap_reports(tmp_pa
             assert i + 1 + n == len(items) or not items[i + 1 + n].get("aggregate")
             subs += n
     assert subs == sum(1 for r in items if r.get("aggregate")) == 444
+
+
+def test_the_table_counts_the_aggregates_a_media_run_came_in(tmp_path: Path):
+    import io
+
+    from droidcap.decode import decode_to, iter_items
+
+    out = io.StringIO()
+    decode_to(out, iter_items(fms_capture(tmp_path / "fms.pcap")), fmt="table")
+    runs = [line for line in out.getvalue().splitlines() if "aggregate message(s)" in line]
+    assert len(runs) == 1 and "video x101 (10 key), audio x356 in 5 aggregate message(s) over" in runs[0]
