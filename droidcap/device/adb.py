@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 import adbutils
 from adbutils._adb import AdbConnection
+from adbutils.errors import AdbConnectionError
 
 from droidcap.device.errors import AdbDeadlineError, AdbServerError, DeviceError, DeviceStateError, NoDeviceError
 
@@ -148,7 +149,7 @@ def _adb_error(err: Exception, serial: str | None, server: ServerAddress) -> Exc
     if "not found" in low and serial:
         return NoDeviceError(f"device {serial} not found on adb server {server}: "
                              "see 'droidcap devices'")
-    if isinstance(err, (adbutils.AdbConnectionError, OSError)):
+    if isinstance(err, (AdbConnectionError, OSError)):
         return AdbServerError(f"cannot reach the adb server at {server}: {text}")
     return AdbServerError(f"adb: {text}" + (f" (device {serial})" if serial else ""))
 

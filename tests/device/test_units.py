@@ -141,3 +141,28 @@ def test_wholeness_refuses_what_is_not_a_capture():
         with pytest.raises(CaptureFormatError):
             checker.feed(data)
             checker.finish()
+
+
+def test_adb_errors_become_one_line_droidcap_errors():
+    import socket
+
+    import adbutils
+    from adbutils.errors import AdbConnectionError
+
+    from droidcap.device.adb import _adb_error
+    from droidcap.device.errors import AdbDeadlineError
+
+    server = ServerAddress(host="127.0.0.1", port=5037)
+    cases = [
+        (ConnectionResetError(104, "Connection reset by peer"), AdbServerError),
+        (AdbConnectionError("connect to adb server failed"), AdbServerError),
+        (socket.timeout("timed out"), AdbDeadlineError),
+        (adbutils.AdbTimeout("adb recv timeout"), AdbDeadlineError),
+        (adbutils.AdbError("device unauthorized."), DeviceStateError),
+        (adbutils.AdbError("device offline"), DeviceStateError),
+        (adbutils.AdbError("device 'X' not found"), NoDeviceError),
+        (adbutils.AdbError("closed"), AdbServerError),
+    ]
+    for raw, kind in cases:
+        err = _adb_error(raw, "X", server)
+        assert isinstance(err, kind) and "\n" not in str(err), (raw, err)
