@@ -1,0 +1,71 @@
+"""The live progress table of ``droidcap lab run``: one row per run (state, elapsed, milestones).
+
+On a terminal it redraws in place (rich, which Textual already brings); elsewhere (CI logs) it
+prints one line whenever a run changes state, so a log shows the same story without redraws.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from droidcap.labrun.results import RunResult
+from droidcap.labrun.runner import LabEvent, RunUpdate
+
+
+class ProgressTable:
+    def __init__(self, stream: TextIO) -> None:
+        self._console = Console(file=stream)
+        self._rows: dict[str, tuple[str, str, float, str]] = {}
+        self._last_state: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._stream = stream
+
+    def __enter__(self) -> ProgressTable:
+        if self._console.is_terminal:
+            self._live = Live(self._table(), console=self._console, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(None, None, None)
+
+    def __call__(self, event: LabEvent) -> None:
+        spec = event.spec
+        if isinstance(event, RunUpdate):
+            row = (f"{spec.target.serial} ({spec.target.model or '?'})", event.state, event.elapsed,
+                   " ".join(event.milestones[-4:]))
+        elif isinstance(event, RunResult):
+            row = (f"{spec.target.serial} ({spec.target.model or '?'})", event.status.value,
+                   event.seconds, event.reason or "")
+        else:
+            return
+        with self._lock:
+            self._rows[spec.run_id] = row
+            if self._live is not None:
+                self._live.update(self._table())
+            elif self._last_state.get(spec.run_id) != row[1]:
+                self._last_state[spec.run_id] = row[1]
+                print(f"{time.strftime('%H:%M:%S')} {spec.run_id}: {row[1]}"
+                      + (f" — {row[3]}" if row[3] and isinstance(event, RunResult) else ""),
+                      file=self._stream, flush=True)
+
+    def _table(self) -> Table:
+        table = Table(box=None, header_style="bold")
+        for col in ("run", "device", "state", "elapsed", "milestones / result"):
+            table.add_column(col)
+        for run_id, (device, state, elapsed, text) in self._rows.items():
+            table.add_row(run_id.split("/")[0] + " #" + run_id.rsplit("r", 1)[-1], device, state,
+                          f"{elapsed:5.1f} s", text[:80])
+        return table
+
+
+__all__ = ["ProgressTable"]
