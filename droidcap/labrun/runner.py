@@ -198,8 +198,8 @@ class LabRunner:
         except DeviceError as err:
             if rec is not None and rec.pid is not None:
                 _stop_quietly(rec)
-            return RunResult(spec=spec, status=Status.ERROR, reason=str(err), error_type=type(err).__name__,
-                             artefacts=_existing(run_dir))
+            return RunResult(spec=spec, status=Status.ERROR, reason=f"while {state[0]}: {err}",
+                             error_type=type(err).__name__, artefacts=_existing(run_dir))
         except Exception as err:  # a bug in one run must not end the others; reported as an error
             if rec is not None and rec.pid is not None:
                 _stop_quietly(rec)
