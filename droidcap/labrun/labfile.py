@@ -173,7 +173,8 @@ def _read(doc: dict[str, Any], path: Path, check: _Checker) -> Lab | None:
     if not _NAME.match(name):
         check.error(("lab", "name"), f"must be {_LAB_KEYS['name']}, not {name!r}")
     adb = _servers(head, check)
-    parallel = check.typed(head, "parallel", int, ("lab",), _LAB_KEYS["parallel"]) or 4
+    parallel = check.typed(head, "parallel", int, ("lab",), _LAB_KEYS["parallel"])
+    parallel = 4 if parallel is None else parallel
     if parallel < 1:
         check.error(("lab", "parallel"), f"must be {_LAB_KEYS['parallel']}, not {parallel}")
     tags = _tags(doc.get("tags", {}), check)
