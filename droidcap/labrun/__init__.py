@@ -15,7 +15,14 @@ from droidcap.labrun.errors import LabError, LabFileError, NoDevicesError
 from droidcap.labrun.expectations import RULES, Expectation, Verdict
 from droidcap.labrun.labfile import DeviceSelector, Lab, Scenario, check_lab, load_lab
 from droidcap.labrun.reports import REPORT_FILES, ReportWriter
-from droidcap.labrun.results import LabResult, Milestone, RunResult, RunSpec, Status, Target
+from droidcap.labrun.results import (
+    LabResult,
+    Milestone,
+    RunResult,
+    RunSpec,
+    Status,
+    Target,
+)
 from droidcap.labrun.runner import LabEvent, LabRunner, RunUpdate
 
 

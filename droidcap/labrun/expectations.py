@@ -85,7 +85,7 @@ class Expectation:
         if r.kind in (Kind.MAX_MS, Kind.MAX_ABS_MS):
             return f"{r.figure} <= {format_ms(float(self.limit))}"
         op = ">=" if r.kind is Kind.MIN else "<="
-        return f"{r.figure} {op} {self.limit:g}{(' ' + r.unit) if r.unit else ''}"  # type: ignore[str-format]
+        return f"{r.figure} {op} {self.limit:g}{(' ' + r.unit) if r.unit else ''}"
 
 
 def parse_expectation(name: str, value: Any) -> Expectation | str:

@@ -74,6 +74,7 @@ class Lab:
     parallel: int
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scenarios: tuple[Scenario, ...] = ()
+    adb_default: bool = False  #: no ``adb`` in the file: the local server (or $ANDROID_ADB_SERVER_*)
 
 
 _LAB_KEYS = {"name": "a name (letters, digits, . _ -)",
@@ -190,7 +191,7 @@ def _read(doc: dict[str, Any], path: Path, check: _Checker) -> Lab | None:
             check.error(("scenario", i, "name"), f"{s.name!r} is used by another scenario: names must be unique")
         seen.add(s.name)
     return Lab(path=path, name=name, adb=tuple(adb), parallel=parallel, tags=tags,
-               scenarios=tuple(scenarios))
+               scenarios=tuple(scenarios), adb_default="adb" not in head)
 
 
 def _servers(head: dict[str, Any], check: _Checker) -> list[ServerAddress]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -27,7 +27,7 @@ class ProgressTable:
         self._live: Live | None = None
         self._stream = stream
 
-    def __enter__(self) -> ProgressTable:
+    def __enter__(self) -> Self:
         if self._console.is_terminal:
             self._live = Live(self._table(), console=self._console, refresh_per_second=4)
             self._live.__enter__()

@@ -22,13 +22,27 @@ from droidcap.analysis.summary import CaptureSummary, ConnectionHealth
 from droidcap.device.device import Device
 from droidcap.device.errors import DeviceError, NotRootedError
 from droidcap.device.live import LiveMilestone
-from droidcap.device.record import (CaptureProgress, Phase, RecordEvent, RecordOptions,
-                                    Recording, TransferProgress, Warning)
+from droidcap.device.record import (
+    CaptureProgress,
+    Phase,
+    RecordEvent,
+    Recording,
+    RecordOptions,
+    TransferProgress,
+    Warning,
+)
 from droidcap.errors import DroidcapError, NoRtmpError
 from droidcap.labrun import artefacts
 from droidcap.labrun.expectations import evaluate
 from droidcap.labrun.labfile import Lab
-from droidcap.labrun.results import LabResult, Milestone, RunResult, RunSpec, Status, Target
+from droidcap.labrun.results import (
+    LabResult,
+    Milestone,
+    RunResult,
+    RunSpec,
+    Status,
+    Target,
+)
 from droidcap.labrun.selection import discover, plan
 from droidcap.summarise import summarise
 
@@ -200,7 +214,7 @@ class LabRunner:
                 _stop_quietly(rec)
             return RunResult(spec=spec, status=Status.ERROR, reason=f"while {state[0]}: {err}",
                              error_type=type(err).__name__, artefacts=_existing(run_dir))
-        except Exception as err:  # a bug in one run must not end the others; reported as an error
+        except Exception as err:  # noqa: BLE001 - a bug in one run must not end the others: reported
             if rec is not None and rec.pid is not None:
                 _stop_quietly(rec)
             return RunResult(spec=spec, status=Status.ERROR, reason=f"{type(err).__name__}: {err}",

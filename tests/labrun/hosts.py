@@ -130,7 +130,7 @@ def free_index() -> int:
     """A 10.88.N.0/30 and dlhN no other namespace host on this machine uses."""
     used = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=False).stdout
     for n in range(1, 250):
-        if f"dlh{n}" not in used.split():
-            if not any(line.split()[0].split("@")[0] == f"dlh{n}" for line in used.splitlines() if line):
-                return n
+        names = {line.split()[0].split("@")[0] for line in used.splitlines() if line.strip()}
+        if f"dlh{n}" not in names:
+            return n
     raise RuntimeError("no free lab host index")

@@ -46,11 +46,11 @@ def _figure(result: LabResult) -> go.Figure | None:
 def render_html(result: LabResult) -> str:
     title = f"Lab {result.lab_name}"
     wall = (result.ended or result.started) - result.started
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p>{result.count(Status.PASSED)} passed, {result.count(Status.FAILED)} failed, "
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"),
+             (f"<p>{result.count(Status.PASSED)} passed, {result.count(Status.FAILED)} failed, "
              f"{result.count(Status.ERROR)} errors; wall time {wall:.1f} s"
-             + (" — <b>interrupted</b>" if result.interrupted else "") + "</p>"]
+             + (" — <b>interrupted</b>" if result.interrupted else "") + "</p>")]
     fig = _figure(result)
     if fig is not None:
         parts.append(to_html(fig, full_html=False, include_plotlyjs=True,

@@ -14,15 +14,26 @@ from __future__ import annotations
 
 import re
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from junitparser import (Attr, Error, Failure, IntAttr, JUnitXml, Skipped, SystemErr,  # type: ignore[import-untyped]
-                         SystemOut, TestCase, TestSuite)
+from junitparser import (
+    Attr,
+    Error,
+    Failure,
+    IntAttr,
+    JUnitXml,
+    Skipped,
+    SystemErr,
+    SystemOut,
+    TestCase,
+    TestSuite,
+)
 
 from droidcap.labrun.results import LabResult, RunResult, Status
 
 
-class _RunSuite(TestSuite):  # type: ignore[misc]
+class _RunSuite(TestSuite):
     """The schema's aggregated testsuite: ``package`` and ``id`` are required there."""
 
     package = Attr()
@@ -34,7 +45,7 @@ def _classname(result: LabResult, run: RunResult) -> str:
 
 
 def _timestamp(epoch: float | None) -> str:
-    when = datetime.fromtimestamp(epoch, timezone.utc) if epoch else datetime.now(timezone.utc)
+    when = datetime.fromtimestamp(epoch, UTC) if epoch else datetime.now(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S")  # the schema allows no zone: UTC, as written
 
 
@@ -91,12 +102,13 @@ def render_junit(result: LabResult) -> bytes:
         out = [f"{k}: {p}" for k, p in run.artefacts.items()]
         out += [f"expectation {v.message}" for v in run.verdicts]  # the schema has no testcase output
         out += [f"note: {n}" for n in run.notes]
-        suite.append(SystemOut("\n".join(out)))
-        suite.append(SystemErr(run.reason or ""))
-        suite.update_statistics()
+        untyped = cast(Any, suite)  # junitparser leaves these methods unannotated
+        untyped.append(SystemOut("\n".join(out)))
+        untyped.append(SystemErr(run.reason or ""))
+        untyped.update_statistics()
         suite.time = round(run.seconds, 3)
         xml.add_testsuite(suite)
-    text: bytes = xml.tostring()
+    text: bytes = cast(Any, xml).tostring()
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + text
 
 

@@ -23,14 +23,14 @@ def render_markdown(result: LabResult) -> str:
     wall = (result.ended or result.started) - result.started
     busy = sum(r.seconds for r in result.results)
     lines = [f"# Lab {result.lab_name}", "",
-             f"{result.count(Status.PASSED)} passed, {result.count(Status.FAILED)} failed, "
+             (f"{result.count(Status.PASSED)} passed, {result.count(Status.FAILED)} failed, "
              f"{result.count(Status.ERROR)} errors"
              + (f", {result.count(Status.INTERRUPTED)} interrupted" if result.count(Status.INTERRUPTED) else "")
              + (f", {result.count(Status.PENDING)} pending" if result.count(Status.PENDING) else "")
              + f"; wall time {wall:.1f} s for {busy:.1f} s of runs"
-             + (" (interrupted)" if result.interrupted else ""), "",
-             "| result | scenario | adb server | serial | model | ABI | run (s) | handshake (ms) "
-             "| connect (ms) | Play.Start (ms) | first keyframe (ms) |",
+             + (" (interrupted)" if result.interrupted else "")), "",
+             ("| result | scenario | adb server | serial | model | ABI | run (s) | handshake (ms) "
+              "| connect (ms) | Play.Start (ms) | first keyframe (ms) |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.results:
         t = r.spec.target
