@@ -100,6 +100,8 @@ def test_lab_on_two_hosts_three_pass_one_fails(lab_hosts, virtual_device, lab_re
         assert {"handshake_done", "connect_result", "play_start", "first_video_keyframe"} <= names
         for kind in ("pcap", "metadata", "ndjson", "summary", "logcat"):
             assert run.artefacts[kind].exists(), kind
+        logcat = run.artefacts["logcat"].read_text()  # the run's window: the player started and stopped
+        assert "ActivityManager: Start proc" in logcat and "Force stopping org.videolan.vlc" in logcat
     stock = by_serialno["LABSTOCK"]
     assert stock.status is Status.FAILED and stock.error_type == "NotRootedError"
     assert "cannot capture" in (stock.reason or "") and "root" in (stock.reason or "")
