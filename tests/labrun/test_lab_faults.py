@@ -109,3 +109,30 @@ def test_ctrl_c_stops_every_capture_pulls_and_writes_the_report(adb_server, virt
         assert no_tcpdump_left(adb_server, dev.serial)
     assert "INTERRUPTED" in (out / "lab.md").read_text()
     xmlschema.XMLSchema(XSD).validate(out / "junit.xml")
+
+
+def test_timeout_ends_the_capture_and_errors_and_retries_try_again(adb_server, virtual_device, tmp_path):
+    dev = virtual_device("magisk", serialno="SLOW01")
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(f"""
+[lab]
+adb = ["127.0.0.1:{adb_server.port}"]
+
+[[scenario]]
+name = "app-streams"          # no play: capture while an app on the device streams
+devices = ["SLOW01", "GHOST99"]
+duration = "60s"
+timeout = "3s"
+retries = 1
+""")
+    result = run_lab(load_lab(lab_file), tmp_path / "out")
+    runs = {r.spec.target.serial: r for r in result.results}
+    slow = runs[dev.serial]
+    assert slow.status is Status.ERROR and slow.error_type == "Timeout" and slow.attempts == 2
+    assert "timeout (3 s) ended the capture" in (slow.reason or "")
+    assert slow.artefacts["pcap"].exists() and "r1-attempt2" in str(slow.artefacts["pcap"])
+    assert any("attempt 1 errored" in n for n in slow.notes) and slow.seconds < 30
+    ghost = runs["GHOST99"]  # named in the file, attached nowhere: an error, not a silent skip
+    assert ghost.status is Status.ERROR and "not attached to any adb server" in (ghost.reason or "")
+    assert ghost.attempts == 2
+    assert no_tcpdump_left(adb_server, dev.serial)
