@@ -93,7 +93,8 @@ def test_ctrl_c_stops_every_capture_pulls_and_writes_the_report(adb_server, virt
     while sum(": capturing" in line for line in lines) < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
         time.sleep(0.2)
-    time.sleep(2.5)  # a few seconds of stream in each capture
+    rtmp_server.wait_playing("test", count=2, timeout=60)  # both players are in their captures
+    time.sleep(2.0)  # a few seconds of stream in each
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)
     reader.join(5)
