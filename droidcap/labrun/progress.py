@@ -21,7 +21,7 @@ from droidcap.labrun.runner import LabEvent, RunUpdate
 class ProgressTable:
     def __init__(self, stream: TextIO) -> None:
         self._console = Console(file=stream)
-        self._rows: dict[str, tuple[str, str, float, str]] = {}
+        self._rows: dict[str, tuple[str, str, str, float, str]] = {}
         self._last_state: dict[str, str] = {}
         self._lock = threading.Lock()
         self._live: Live | None = None
@@ -40,31 +40,28 @@ class ProgressTable:
 
     def __call__(self, event: LabEvent) -> None:
         spec = event.spec
+        run = f"{spec.scenario.name} #{spec.repetition}"
+        device = f"{spec.target.serial} ({spec.target.model or '?'})"
         if isinstance(event, RunUpdate):
-            row = (f"{spec.target.serial} ({spec.target.model or '?'})", event.state, event.elapsed,
-                   " ".join(event.milestones[-4:]))
-        elif isinstance(event, RunResult):
-            row = (f"{spec.target.serial} ({spec.target.model or '?'})", event.status.value,
-                   event.seconds, event.reason or "")
+            row = (run, device, event.state, event.elapsed, " ".join(event.milestones[-4:]))
         else:
-            return
+            row = (run, device, event.status.value, event.seconds, event.reason or "")
         with self._lock:
             self._rows[spec.run_id] = row
             if self._live is not None:
                 self._live.update(self._table())
-            elif self._last_state.get(spec.run_id) != row[1]:
-                self._last_state[spec.run_id] = row[1]
-                print(f"{time.strftime('%H:%M:%S')} {spec.run_id}: {row[1]}"
-                      + (f" — {row[3]}" if row[3] and isinstance(event, RunResult) else ""),
+            elif self._last_state.get(spec.run_id) != row[2]:
+                self._last_state[spec.run_id] = row[2]
+                print(f"{time.strftime('%H:%M:%S')} {spec.run_id}: {row[2]}"
+                      + (f" — {row[4]}" if row[4] and isinstance(event, RunResult) else ""),
                       file=self._stream, flush=True)
 
     def _table(self) -> Table:
         table = Table(box=None, header_style="bold")
         for col in ("run", "device", "state", "elapsed", "milestones / result"):
             table.add_column(col)
-        for run_id, (device, state, elapsed, text) in self._rows.items():
-            table.add_row(run_id.split("/")[0] + " #" + run_id.rsplit("r", 1)[-1], device, state,
-                          f"{elapsed:5.1f} s", text[:80])
+        for run, device, state, elapsed, text in self._rows.values():
+            table.add_row(run, device, state, f"{elapsed:5.1f} s", text[:80])
         return table
 
 
