@@ -54,7 +54,12 @@ def run(
     runners: list[LabRunner] = []
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
-        typer.echo("droidcap: interrupted: stopping every capture, pulling what exists", err=True)
+        if any(r.interrupted for r in runners):  # a second Ctrl-C: give up waiting for the pulls
+            typer.echo(f"droidcap: abandoned: the reports in {out} hold the runs finished so far; "
+                       "captures still on a device: droidcap stop -s SERIAL", err=True)
+            raise KeyboardInterrupt
+        typer.echo("droidcap: interrupted: stopping every capture, pulling what exists "
+                   "(Ctrl-C again to abandon)", err=True)
         for r in runners:
             r.interrupt()
 

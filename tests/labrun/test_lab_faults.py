@@ -137,3 +137,27 @@ retries = 1
     assert ghost.status is Status.ERROR and "not attached to any adb server" in (ghost.reason or "")
     assert ghost.attempts == 2
     assert no_tcpdump_left(adb_server, dev.serial)
+
+
+@pytest.mark.parametrize("rtmp_server", [{"host": "0.0.0.0"}], indirect=True)
+def test_a_second_ctrl_c_abandons_and_droidcap_stop_recovers(adb_server, virtual_device, rtmp_server,
+                                                            rtmp_publisher, tmp_path):
+    rtmp_publisher(rtmp_server, duration=90)
+    dev = virtual_device("magisk", serialno="TWICE01")
+    lab_file = _lab(tmp_path / "lab.toml", adb_server.port, rtmp_server.url(host=dev.host_address), "60s")
+    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(adb_server.port))
+    proc = subprocess.Popen([sys.executable, "-m", "droidcap", "lab", "run", str(lab_file), "--output",
+                             str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    rtmp_server.wait_playing("test", count=1, timeout=60)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "abandoned" in stderr and "droidcap stop -s SERIAL" in stderr and "Traceback" not in stderr
+    assert json.loads((tmp_path / "out" / "lab.json").read_text())["schema"] == "droidcap.lab/1"
+    stop = subprocess.run([sys.executable, "-m", "droidcap", "stop", "--all", "-s", dev.serial],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    assert stop.returncode == 0, stop.stderr
+    assert no_tcpdump_left(adb_server, dev.serial)
