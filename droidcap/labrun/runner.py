@@ -41,7 +41,6 @@ from droidcap.labrun.results import (
     RunResult,
     RunSpec,
     Status,
-    Target,
 )
 from droidcap.labrun.selection import discover, plan
 from droidcap.summarise import summarise
@@ -59,10 +58,6 @@ class RunUpdate:
 
 
 LabEvent = RunUpdate | RunResult
-
-
-class _Interrupted(Exception):
-    """The lab was interrupted before this run started."""
 
 
 class LabRunner:
@@ -281,4 +276,4 @@ def _existing(run_dir: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(run_dir.iterdir())} if run_dir.is_dir() else {}
 
 
-__all__ = ["LabEvent", "LabRunner", "RunUpdate", "Target"]
+__all__ = ["LabEvent", "LabRunner", "RunUpdate"]
