@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,18 +12,20 @@ import pytest
 pytestmark = [pytest.mark.rtmplab, pytest.mark.slow]
 
 
-def _demo_processes() -> list[str]:
-    """Live processes that belong to a demo: its peers run with the demo's own temporary
-    directory (droidcap-demo-*) in their command line (nginx's prefix, the device sandbox)."""
+def _processes_under(path: str) -> list[str]:
+    """Live processes whose command line names ``path``: the demo's peers run with its own
+    temporary directory there (nginx's prefix, the device sandbox's holder)."""
     rows = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
     return [line for line in rows.splitlines()
-            if "droidcap-demo-" in line and not line.split()[0].startswith("Z")]
+            if path in line and not line.split()[0].startswith("Z")]
 
 
 def test_demo_runs_the_whole_chain_and_stops_everything(tmp_path):
-    assert not _demo_processes()
+    tmp = tmp_path / "tmp"  # the demo's temporary directory goes here: its processes name it
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
     res = subprocess.run([sys.executable, "-m", "droidcap", "demo", "--duration", "4"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=180)
+                         capture_output=True, text=True, timeout=180, env=env)
     assert res.returncode == 0, res.stderr
     for line in ("tcpdump 4.99.3 at /data/local/tmp/droidcap/tcpdump-x86_64",
                  "NetStream.Play.Start", "first video keyframe"):
@@ -32,4 +35,5 @@ def test_demo_runs_the_whole_chain_and_stops_everything(tmp_path):
     meta = json.loads((tmp_path / "droidcap-demo.json").read_text())
     assert meta["device"]["model"] == "Pixel 7" and meta["root_method"] == "su-c"
     assert (tmp_path / "droidcap-demo.pcap").stat().st_size == meta["file"]["size"]
-    assert not _demo_processes()  # nginx, ffmpeg, the device and its tcpdump are all gone
+    assert not _processes_under(str(tmp))  # nginx, the device and everything in it are gone
+    assert not list(tmp.glob("droidcap-demo-*"))  # and its temporary directory is removed
