@@ -1,0 +1,249 @@
+"""The wire bytes of one RTMP message: its chunks, their headers and the frames they arrived in.
+
+Standard library and droidcap's capture layer only.  The decoder reports messages, not where
+their bytes were; the Hex and Details panes want the chunk headers, so this module re-reads the
+capture for one connection direction (the TCP reassembler gives the same byte stream the decoder
+saw) and walks its chunk headers up to the message asked for.  Only what the walk needs is kept
+(one partial message per chunk stream), so memory does not grow with the connection.
+
+It walks from the end of the handshake, so it answers for connections whose handshake was
+captured and up to the first gap in that direction; otherwise :func:`message_bytes` raises
+:class:`Unavailable` saying why (the decoder's resynchronised view is the one to trust there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from droidcap.capture.events import Direction, FlowOpened, StreamData, StreamEnd, StreamGap
+from droidcap.capture.files import iter_flow_events
+from droidcap.errors import DroidcapError
+
+HANDSHAKE_BYTES = 1 + 1536 + 1536  # C0+C1+C2 (or S0+S1+S2) before the first chunk
+MAX_BYTES = 64 * 1024 * 1024  # a message bigger than this is not copied for the hex
+
+
+class Unavailable(DroidcapError):
+    """The chunk bytes of a message cannot be shown (and why)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk:
+    """One chunk of a message: where it sits in :attr:`MessageBytes.data` and on the wire."""
+
+    start: int  # offset of the basic header in MessageBytes.data
+    header_size: int
+    payload_size: int
+    fmt: int
+    csid: int
+    timestamp_field: int  # the 3-byte field (0xFFFFFF: see extended_timestamp)
+    extended_timestamp: int | None
+    stream_offset: int  # offset of the chunk in the direction's TCP byte stream
+    frames: tuple[int, ...]  # capture records the chunk's bytes arrived in
+
+    @property
+    def end(self) -> int:
+        return self.start + self.header_size + self.payload_size
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageBytes:
+    """A message's chunks back to back, headers included, as they were on the wire."""
+
+    data: bytes
+    chunks: tuple[Chunk, ...]
+    type_id: int
+    length: int
+    timestamp: int
+
+
+@dataclass(slots=True)
+class _Stream:
+    """What the walk remembers of a chunk stream: its last header and the message being built."""
+
+    timestamp: int = 0
+    delta: int = 0
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    ts_field: int = 0
+    extended: int | None = None
+    received: int = 0
+    raw: bytearray = field(default_factory=bytearray)
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """The message to find: its header fields and the frame it completed in."""
+
+    csid: int
+    type_id: int
+    length: int
+    timestamp: int
+    frame: int
+
+
+class ChunkWalker:
+    """Feed one direction's bytes (after the handshake) in order; :meth:`walk` returns the
+    target's bytes once its last chunk has been read."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._marks: list[tuple[int, int]] = []  # (stream end offset, frame) per fed record
+        self._chunk_size = 128
+        self._streams: dict[int, _Stream] = {}
+
+    def feed(self, data: bytes, frame: int) -> None:
+        self._buf += data
+        self._marks.append((self._base + len(self._buf), frame))
+
+    def _frames(self, start: int, end: int) -> tuple[int, ...]:
+        return tuple(f for i, (e, f) in enumerate(self._marks)
+                     if e > start and (i == 0 or self._marks[i - 1][0] < end))
+
+    def walk(self) -> MessageBytes | None:
+        buf = self._buf
+        p = 0
+        n = len(buf)
+        found: MessageBytes | None = None
+        while found is None:
+            if p >= n:
+                break
+            b0 = buf[p]
+            fmt, csid, q = b0 >> 6, b0 & 0x3F, p + 1
+            if csid == 0:
+                if q + 1 > n:
+                    break
+                csid, q = 64 + buf[q], q + 1
+            elif csid == 1:
+                if q + 2 > n:
+                    break
+                csid, q = 64 + buf[q] + buf[q + 1] * 256, q + 2
+            size = (11, 7, 3, 0)[fmt]
+            if q + size > n:
+                break
+            st = self._streams.get(csid)
+            if st is None:
+                st = self._streams[csid] = _Stream()
+            new_message = st.received == 0
+            ts_field = st.ts_field
+            if fmt <= 2:
+                ts_field = int.from_bytes(buf[q:q + 3], "big")
+            if fmt <= 1:
+                length = int.from_bytes(buf[q + 3:q + 6], "big")
+                type_id = buf[q + 6]
+            else:
+                length, type_id = st.length, st.type_id
+            stream_id = int.from_bytes(buf[q + 7:q + 11], "little") if fmt == 0 else st.stream_id
+            q += size
+            extended: int | None = None
+            if fmt <= 2 and ts_field == 0xFFFFFF:
+                if q + 4 > n:
+                    break
+                extended, q = int.from_bytes(buf[q:q + 4], "big"), q + 4
+            elif fmt == 3 and st.extended is not None and q + 4 <= n \
+                    and int.from_bytes(buf[q:q + 4], "big") == st.extended:
+                extended, q = st.extended, q + 4  # the repeat some peers send on fmt 3
+            remaining = length - st.received if not new_message or fmt == 3 else length
+            if fmt != 3 and not new_message:
+                st.received, st.raw, st.chunks = 0, bytearray(), []  # abandoned message
+                remaining = length
+            take = min(self._chunk_size, remaining)
+            if q + take > n:
+                break
+            # the chunk is whole: commit it
+            value = extended if extended is not None else ts_field
+            if fmt <= 2:
+                st.ts_field, st.extended = ts_field, extended
+            if fmt == 0:
+                st.timestamp, st.delta = value, 0
+            elif (fmt in (1, 2)) and st.received == 0:
+                st.delta = value
+                st.timestamp = (st.timestamp + value) & 0xFFFFFFFF
+            elif fmt == 3 and st.received == 0:
+                st.timestamp = (st.timestamp + (st.delta if st.delta else 0)) & 0xFFFFFFFF
+            st.length, st.type_id, st.stream_id = length, type_id, stream_id
+            abs_start = self._base + p
+            end = q + take
+            st.chunks.append(Chunk(
+                start=len(st.raw), header_size=q - p, payload_size=take, fmt=fmt, csid=csid,
+                timestamp_field=ts_field, extended_timestamp=extended, stream_offset=abs_start,
+                frames=self._frames(abs_start, self._base + end)))
+            if len(st.raw) + (end - p) <= MAX_BYTES:
+                st.raw += buf[p:end]
+            st.received += take
+            p = end
+            if st.received >= length:
+                found = self._complete(csid, st)
+        del buf[:p]
+        self._base += p
+        while len(self._marks) > 1 and self._marks[0][0] <= self._base:
+            self._marks.pop(0)
+        return found
+
+    def _complete(self, csid: int, st: _Stream) -> MessageBytes | None:
+        t = self.target
+        raw, chunks = bytes(st.raw), tuple(st.chunks)
+        st.received, st.raw, st.chunks = 0, bytearray(), []
+        body = b"".join(raw[c.start + c.header_size:c.end] for c in chunks)
+        if st.type_id == 1 and len(body) >= 4:
+            self._chunk_size = max(1, int.from_bytes(body[:4], "big") & 0x7FFFFFFF)
+        elif st.type_id == 2 and len(body) >= 4:
+            aborted = self._streams.get(int.from_bytes(body[:4], "big"))
+            if aborted is not None:
+                aborted.received, aborted.raw, aborted.chunks = 0, bytearray(), []
+        last_frame = chunks[-1].frames[-1] if chunks and chunks[-1].frames else 0
+        if (csid == t.csid and st.type_id == t.type_id and st.length == t.length
+                and st.timestamp == t.timestamp and last_frame == t.frame):
+            return MessageBytes(data=raw, chunks=chunks, type_id=st.type_id, length=st.length,
+                                timestamp=st.timestamp)
+        if last_frame > t.frame:
+            raise Unavailable("the message was not found where the decoder reported it")
+        return None
+
+
+def message_bytes(path: Path, *, flow: int, client: tuple[str, int], rtmp_dir: Direction,
+                  target: Target) -> MessageBytes:
+    """Re-read ``path`` and return the chunks of ``target`` in direction ``rtmp_dir`` of ``flow``.
+
+    ``client`` is the RTMP client's endpoint (it tells which TCP direction is which)."""
+    return _walk(iter_flow_events(path), flow=flow, client=client, rtmp_dir=rtmp_dir, target=target)
+
+
+def _walk(events: Iterable[object], *, flow: int, client: tuple[str, int], rtmp_dir: Direction,
+          target: Target) -> MessageBytes:
+    walker = ChunkWalker(target)
+    tcp_dir: Direction | None = None
+    skip = HANDSHAKE_BYTES
+    for ev in events:
+        kind = type(ev)
+        if kind is FlowOpened and ev.flow == flow:  # type: ignore[attr-defined]
+            swapped = ev.client != client  # type: ignore[attr-defined]
+            tcp_dir = rtmp_dir.reverse if swapped else rtmp_dir
+            continue
+        if getattr(ev, "flow", None) != flow or getattr(ev, "dir", None) is not tcp_dir:
+            continue
+        if kind is StreamData:
+            data: bytes = ev.data  # type: ignore[attr-defined]
+            frame: int = ev.frame  # type: ignore[attr-defined]
+            if frame > target.frame + 1:
+                break
+            if skip:
+                cut = min(skip, len(data))
+                skip -= cut
+                data = data[cut:]
+            if data:
+                walker.feed(data, frame)
+                found = walker.walk()
+                if found is not None:
+                    return found
+        elif kind is StreamGap:
+            raise Unavailable("a gap in the capture comes before this message in its direction")
+        elif kind is StreamEnd:
+            break
+    raise Unavailable("the message's chunks were not found in the capture")
