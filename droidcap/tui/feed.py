@@ -9,6 +9,7 @@ queue between them hold the capture.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ class CaptureSource:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Batch:
     items: list[PipelineItem]
+    position: int | None = None  # bytes of the file read so far (None: a stream)
+    size: int | None = None  # the file's size when indexing started (None: a stream)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,23 +51,15 @@ def feed(source: CaptureSource, post: Callable[[Batch | Finished], None],
          cancelled: Callable[[], bool], room: threading.Semaphore, *,
          poll_interval: float = 0.05) -> None:
     """Decode ``source`` and post its items a read at a time, then :class:`Finished`."""
-    target: Path | BinaryIO
-    if source.stream is not None:
-        target = source.stream
-    elif source.path is not None:
-        target = source.path
-    else:
-        raise ValueError("a CaptureSource needs a path or a stream")
     try:
-        for items in iter_item_batches(target, follow=source.follow, stop=cancelled,
-                                       poll_interval=poll_interval):
-            if cancelled():
-                return
-            if items:
-                while not room.acquire(timeout=0.1):  # the UI is behind: wait for it
-                    if cancelled():
-                        return
-                post(Batch(items=items))
+        if source.stream is not None:
+            _feed(source.stream, None, source.follow, post, cancelled, room, poll_interval)
+        elif source.path is not None:
+            with open(source.path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                _feed(file, size, source.follow, post, cancelled, room, poll_interval)
+        else:
+            raise ValueError("a CaptureSource needs a path or a stream")
     except DroidcapError as err:
         post(Finished(error=str(err)))
         return
@@ -77,4 +72,19 @@ def feed(source: CaptureSource, post: Callable[[Batch | Finished], None],
     except OSError as err:
         post(Finished(error=f"cannot read {source.label}: {err.strerror or err}"))
         return
-    post(Finished())
+    if not cancelled():
+        post(Finished())
+
+
+def _feed(file: BinaryIO, size: int | None, follow: bool,
+          post: Callable[[Batch | Finished], None], cancelled: Callable[[], bool],
+          room: threading.Semaphore, poll_interval: float) -> None:
+    tell = file.tell if size is not None else None
+    for items in iter_item_batches(file, follow=follow, stop=cancelled, poll_interval=poll_interval):
+        if cancelled():
+            return
+        if items:
+            while not room.acquire(timeout=0.1):  # the UI is behind: wait for it
+                if cancelled():
+                    return
+            post(Batch(items=items, position=None if tell is None else tell(), size=size))

@@ -38,6 +38,8 @@ CONTROL = 64  # protocol control / user control message
 
 _COMMAND_TYPES = frozenset({15, 17, 18, 20})
 _CONTROL_TYPES = frozenset({1, 2, 3, 4, 5, 6})
+_CONFIG_PACKETS = frozenset({"sequence_header", "sequence_start", "end_of_sequence", "sequence_end",
+                             "metadata"})
 
 # Where the jump keys land: a name and the test a row's event must pass.
 JUMPS: dict[str, str] = {
@@ -82,8 +84,11 @@ def flags_of(ev: object) -> int:
             return flags | MEDIA
         if t == 9:
             flags |= MEDIA
-            if getattr(ev.body, "frame_type", None) == "keyframe":
-                flags |= KEYFRAME
+            body = ev.body
+            if getattr(body, "frame_type", None) == "keyframe" and (
+                    getattr(body, "avc_packet_type", None) or getattr(body, "packet_type", None)
+            ) not in _CONFIG_PACKETS:
+                flags |= KEYFRAME  # a picture, not the decoder configuration sent as a "keyframe"
             return flags
         if t in _CONTROL_TYPES:
             return flags | CONTROL

@@ -52,7 +52,12 @@ _CURSOR = Style(reverse=True)
 class MessageList(ScrollView, can_focus=True):
     """The rows of a :class:`View`, one line each, with a cursor."""
 
+    # ScrollView scrolls on these keys; here they move the cursor (the screen's actions)
     BINDINGS = [
+        Binding("up", "screen.step(-1)", "Previous row", show=False),
+        Binding("down", "screen.step(1)", "Next row", show=False),
+        Binding("home", "screen.first", "First row", show=False),
+        Binding("end", "screen.last", "Last row", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("ctrl+u", "page(-1)", "Page up", show=False),
