@@ -51,7 +51,7 @@ JUMPS: dict[str, str] = {
     "keyframe": "first video keyframe",
 }
 
-TIMELINE_BIN = 1.0  # seconds per timeline bar
+TIMELINE_BIN = 0.25  # seconds per timeline bucket (columns merge buckets to fit the width)
 
 
 def command_name(msg: Message) -> str | None:

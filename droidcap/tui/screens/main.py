@@ -42,6 +42,7 @@ from droidcap.tui.widgets.message_list import HEADER, MessageList
 from droidcap.tui.widgets.timeline import TimelinePane
 
 HEX_CACHE = 32
+TABLES_EVERY = 0.5  # seconds between redraws of the Connections pane while indexing
 
 
 class MainScreen(Screen[None]):
@@ -102,6 +103,8 @@ class MainScreen(Screen[None]):
         self.position: tuple[int, int | None] = (0, None)
         self.started = time.monotonic()
         self.first_screen: float | None = None
+        self._tables_drawn = 0.0
+        self._conns_drawn = 0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -135,7 +138,11 @@ class MainScreen(Screen[None]):
         self.position = (batch.position or 0, batch.size)
         was_empty = self.rows_list.row is None
         self.rows_list.rows_added()
-        self.query_one(ConnectionsPane).refresh_rows()
+        now = time.monotonic()
+        if now - self._tables_drawn >= TABLES_EVERY or len(self.index.connections) != self._conns_drawn:
+            # summaries cost a walk over every connection: not on every read of a big capture
+            self._tables_drawn, self._conns_drawn = now, len(self.index.connections)
+            self.query_one(ConnectionsPane).refresh_rows()
         if was_empty and self.rows_list.row is not None:
             if not self.source.follow:
                 self.rows_list.move_to(0)  # a file opens at its start; a growing one follows its end

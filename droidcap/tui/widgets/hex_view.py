@@ -44,11 +44,11 @@ class HexView(Static):
         lit = self.lit or (0, 0)
         text = Text()
         sizes = {ch.header_size for ch in raw.chunks}
-        text.append(f"{len(raw.data)} bytes on the wire: {len(raw.chunks)} chunk(s), headers "
-                    f"{'/'.join(str(s) for s in sorted(sizes))} B marked _ , body {raw.length} B\n")
+        text.append(f"{len(raw.data)} B on the wire: {len(raw.chunks)} chunk(s), headers "
+                    f"({'/'.join(str(s) for s in sorted(sizes))} B) underlined, body {raw.length} B\n")
         for off in range(0, len(data), 16):
             line = data[off:off + 16]
-            text.append(f"{off:06x}  ")
+            text.append(f"{off:05x} ")
             for i, b in enumerate(line):
                 at = off + i
                 style = _LIT if lit[0] <= at < lit[1] else _HEADER if header[at] else Style()

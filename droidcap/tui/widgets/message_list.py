@@ -38,7 +38,7 @@ SHORT_TYPES = {
     "shared_object_amf0": "sharedobj", "shared_object_amf3": "sharedobj",
 }
 ARROWS = {Direction.C2S: "→", Direction.S2C: "←"}
-HEADER = f" {'frame':>7} {'time':>9} d {'cs':>2} {'sid':>3} {'type':<9} summary"
+HEADER = f"  {'frame':>7} {'time':>9} d {'cs':>2} {'sid':>3} {'type':<9} summary"
 
 _PROBLEM = Style(color="red", bold=True)
 _UNCERTAIN = Style(color="yellow")
@@ -47,6 +47,7 @@ _MEDIA = Style(dim=True)
 _HANDSHAKE = Style(color="magenta")
 _KEY = Style(color="green")
 _CURSOR = Style(reverse=True)
+_PLAIN = Style()  # never a None style: the NO_COLOR filter reads every segment's style
 
 
 class MessageList(ScrollView, can_focus=True):
@@ -148,12 +149,13 @@ class MessageList(ScrollView, can_focus=True):
         width = self.size.width
         view = self.view
         if pos >= len(view):
-            return Strip.blank(width)
+            return Strip.blank(width, _PLAIN)
         row = view.rows[pos]
-        strip = Strip(self._segments(row), None).adjust_cell_length(width)
-        if pos == self.cursor:
-            strip = strip.apply_style(_CURSOR)
-        return strip
+        here = pos == self.cursor
+        # the pointer as well as the reverse video: NO_COLOR's monochrome drops styles
+        segments = [Segment("▶" if here else " ", _PLAIN), *self._segments(row)]
+        strip = Strip(segments, None).adjust_cell_length(width, _PLAIN)
+        return strip.apply_style(_CURSOR) if here else strip
 
     def _segments(self, row: int) -> list[Segment]:
         index = self.index
@@ -184,4 +186,4 @@ class MessageList(ScrollView, can_focus=True):
                  else _HANDSHAKE if flags & HANDSHAKE else _MEDIA if flags & MEDIA else Style())
         head = (f"{ev.frame:>7} {when} {ARROWS[item.dir]} "
                 f"{'' if csid is None else csid:>2} {'' if sid is None else sid:>3} {label:<9.9} ")
-        return [Segment(mark, mark_style), Segment(head), Segment(text, style)]
+        return [Segment(mark, mark_style), Segment(head, _PLAIN), Segment(text, style)]

@@ -51,7 +51,7 @@ class TimelinePane(Static):
         peak_v = max(video) or 1
         peak_a = max(audio) or 1
         kbps = lambda b: b * 8 / 1000 / (per * TIMELINE_BIN)  # noqa: E731
-        out.append(f"conn {self.conn}: {bins * TIMELINE_BIN:.0f} s, {per} s per column; "
+        out.append(f"conn {self.conn}: {bins * TIMELINE_BIN:.1f} s, {per * TIMELINE_BIN:g} s per column; "
                    f"video peak {kbps(peak_v):.0f} kbit/s, audio peak {kbps(peak_a):.0f} kbit/s\n")
         out.append(f"{'video':<{LABEL}}")
         out.append("".join(BARS[min(8, -(-v * 8 // peak_v))] for v in video) + "\n", Style(color="green"))
