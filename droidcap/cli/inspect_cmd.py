@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO
 
 import typer
 
 from droidcap.cli import app, fail
 
 
-def _stdin_capture():
+def _stdin_capture() -> BinaryIO:
     """The pcap on standard input, with the terminal put back on fd 0 for the TUI's keys
     (what less does): the capture keeps a duplicate of the pipe."""
     if sys.stdin.isatty():
@@ -30,7 +30,7 @@ def _stdin_capture():
 
 @app.command()
 def inspect(
-    capture: Annotated[Optional[str], typer.Argument(
+    capture: Annotated[str | None, typer.Argument(
         help="A .pcap/.pcapng file, - for standard input; none opens the sample capture.")] = None,
     follow: Annotated[bool, typer.Option(
         help="Keep reading a capture that is still being written; the list follows its end.")] = False,

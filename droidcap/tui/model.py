@@ -23,7 +23,15 @@ from droidcap.capture.events import CaptureNote, Direction
 from droidcap.pipeline import Connection, ConnectionEnded, ConnectionFound, DecodedEvent, PipelineItem
 from droidcap.render.records import event_record
 from droidcap.render.table import describe_message
-from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
+from droidcap.rtmp.events import (
+    MESSAGE_TYPE_NAMES,
+    Gap,
+    HandshakePart,
+    Message,
+    OversizeMessage,
+    Skipped,
+    Synchronised,
+)
 from droidcap.rtmp.messages import Malformed
 from droidcap.session import ConnectionSummary, SessionTracker
 
@@ -64,8 +72,9 @@ def command_name(msg: Message) -> str | None:
 def status_code(msg: Message) -> str | None:
     """The ``code`` of an onStatus / _result / _error info object, if it has one."""
     for value in msg.body.json_fields().get("args") or ():
-        if isinstance(value, dict) and isinstance(value.get("code"), str):
-            return value["code"]
+        code = value.get("code") if isinstance(value, dict) else None
+        if isinstance(code, str):
+            return code
     return None
 
 
@@ -135,10 +144,15 @@ def row_text(item: DecodedEvent) -> str:
 def type_label(item: DecodedEvent) -> str:
     """The short type column: a message type name, or the kind of a non-message row."""
     ev = item.event
-    if type(ev) is Message or type(ev) is OversizeMessage:
-        return ev.type_name if type(ev) is Message else f"type {ev.type_id}"  # type: ignore[union-attr]
-    return {HandshakePart: "handshake", Gap: "gap", Skipped: "skipped",
-            Synchronised: "sync"}[type(ev)]  # type: ignore[index]
+    if isinstance(ev, Message):
+        return ev.type_name
+    if isinstance(ev, OversizeMessage):
+        return MESSAGE_TYPE_NAMES.get(ev.type_id, f"unknown({ev.type_id})")
+    return _KIND_LABELS[type(ev)]
+
+
+_KIND_LABELS: dict[type, str] = {HandshakePart: "handshake", Gap: "gap", Skipped: "skipped",
+                                 Synchronised: "sync"}
 
 
 def _size(n: int) -> str:
@@ -247,7 +261,7 @@ class CaptureIndex:
                     rate = self.bitrates.get(conn)
                     if rate is None:
                         rate = self.bitrates[conn] = Bitrate(origin=item.connection.opened_time)
-                    size = ev.length if type(ev) is Message else 0  # type: ignore[union-attr]
+                    size = ev.length if isinstance(ev, Message) else 0
                     rate.add(ev.time, row, flags, size, getattr(ev, "type_id", 0))
             elif kind is ConnectionFound:
                 assert isinstance(item, ConnectionFound)
@@ -394,7 +408,7 @@ class View:
         if forward:
             order = range(start + 1, n)
             if wrap:
-                order = [*order, *range(0, min(start + 1, n))]
+                order = [*order, *range(min(start + 1, n))]
         else:
             order = range(start - 1, -1, -1)
             if wrap:

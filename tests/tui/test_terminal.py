@@ -61,7 +61,7 @@ def term() -> Iterator[Terminal]:
     try:
         yield t
     finally:
-        subprocess.run(["tmux", "-L", t.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-L", t.socket, "kill-server"], capture_output=True, timeout=10, check=False)
 
 
 def test_inspect_shows_the_session_steps_and_quits_restoring_the_terminal(term: Terminal) -> None:
@@ -77,7 +77,7 @@ def test_inspect_shows_the_session_steps_and_quits_restoring_the_terminal(term: 
     term.keys("q")
     screen = term.wait_for(r"EXIT=\d+")
     assert "EXIT=0" in screen
-    assert re.search(r"^icanon echo\s*$", screen, re.M), screen  # cooked mode, echo back on
+    assert re.search(r"^icanon echo\s*$", screen, re.MULTILINE), screen  # cooked mode, echo back on
     assert "634 rows" not in screen  # the alternate screen is gone
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
@@ -46,7 +48,7 @@ TABLES_EVERY = 0.5  # seconds between redraws of the Connections pane while inde
 
 
 class MainScreen(Screen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("j,down", "step(1)", "Next row", show=False),
@@ -247,7 +249,7 @@ class MainScreen(Screen[None]):
         self.query_one(HexView).light(event.node.data)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self._set_filter(RowFilter(**{**_fields(self.row_filter), "conn": event.cursor_row}))
+        self._set_filter(replace(self.row_filter, conn=event.cursor_row))
 
     def on_timeline_pane_jump(self, message: TimelinePane.Jump) -> None:
         self._go_row(message.row)
@@ -383,14 +385,15 @@ class MainScreen(Screen[None]):
         self._status()
 
     def action_toggle_filter(self, name: str) -> None:
-        fields = _fields(self.row_filter)
-        fields[name] = not fields[name]
-        self._set_filter(RowFilter(**fields))
+        if name == "commands_only":
+            self._set_filter(replace(self.row_filter, commands_only=not self.row_filter.commands_only))
+        else:
+            self._set_filter(replace(self.row_filter, hide_media=not self.row_filter.hide_media))
 
     def action_cycle_direction(self) -> None:
         order = [None, Direction.C2S, Direction.S2C]
         nxt = order[(order.index(self.row_filter.direction) + 1) % 3]
-        self._set_filter(RowFilter(**{**_fields(self.row_filter), "direction": nxt}))
+        self._set_filter(replace(self.row_filter, direction=nxt))
 
     def action_cycle_conn(self, delta: int) -> None:
         n = len(self.index.connections)
@@ -399,14 +402,14 @@ class MainScreen(Screen[None]):
         current = self.row_filter.conn
         nxt = (0 if delta > 0 else n - 1) if current is None else current + delta
         conn = nxt if 0 <= nxt < n else None
-        self._set_filter(RowFilter(**{**_fields(self.row_filter), "conn": conn}))
+        self._set_filter(replace(self.row_filter, conn=conn))
 
     def action_filter_types(self) -> None:
         def answer(value: str | None) -> None:
             if value is None:
                 return
             names = frozenset(v.strip() for v in value.replace(",", " ").split() if v.strip())
-            self._set_filter(RowFilter(**{**_fields(self.row_filter), "types": names or None}))
+            self._set_filter(replace(self.row_filter, types=names or None))
 
         current = ",".join(sorted(self.row_filter.types or ()))
         self.app.push_screen(PromptScreen(
@@ -463,8 +466,3 @@ class MainScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(list(self.BINDINGS)))  # type: ignore[arg-type]
-
-
-def _fields(f: RowFilter) -> dict[str, object]:
-    return {"commands_only": f.commands_only, "hide_media": f.hide_media,
-            "direction": f.direction, "conn": f.conn, "types": f.types}

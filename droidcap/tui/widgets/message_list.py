@@ -8,9 +8,11 @@ End resumes following.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -54,7 +56,7 @@ class MessageList(ScrollView, can_focus=True):
     """The rows of a :class:`View`, one line each, with a cursor."""
 
     # ScrollView scrolls on these keys; here they move the cursor (the screen's actions)
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "screen.step(-1)", "Previous row", show=False),
         Binding("down", "screen.step(1)", "Next row", show=False),
         Binding("home", "screen.first", "First row", show=False),

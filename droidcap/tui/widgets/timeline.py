@@ -50,7 +50,11 @@ class TimelinePane(Static):
         out = Text()
         peak_v = max(video) or 1
         peak_a = max(audio) or 1
-        kbps = lambda b: b * 8 / 1000 / (per * TIMELINE_BIN)  # noqa: E731
+        seconds = per * TIMELINE_BIN
+
+        def kbps(size: int) -> float:
+            return size * 8 / 1000 / seconds
+
         out.append(f"conn {self.conn}: {bins * TIMELINE_BIN:.1f} s, {per * TIMELINE_BIN:g} s per column; "
                    f"video peak {kbps(peak_v):.0f} kbit/s, audio peak {kbps(peak_a):.0f} kbit/s\n")
         out.append(f"{'video':<{LABEL}}")
