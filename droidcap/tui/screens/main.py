@@ -7,6 +7,7 @@ Backspace goes back.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -22,7 +23,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
 
 from droidcap.capture.events import Direction
 from droidcap.rtmp.events import Message
-from droidcap.tui.chunkmap import MessageBytes, Target, Unavailable, message_bytes
+from droidcap.tui.chunkmap import MessageBytes, RecordCheckpoints, Target, Unavailable, message_bytes
 from droidcap.tui.feed import Batch, CaptureSource
 from droidcap.tui.model import (
     COMMAND,
@@ -105,8 +106,10 @@ class MainScreen(Screen[None]):
         self.position: tuple[int, int | None] = (0, None)
         self.started = time.monotonic()
         self.first_screen: float | None = None
+        self._record_checkpoints: RecordCheckpoints | None = None
+        self._checkpoints_scanned = False
+        self._checkpoints_lock = threading.Lock()
         self._tables_drawn = 0.0
-        self._conns_drawn = 0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -141,9 +144,9 @@ class MainScreen(Screen[None]):
         was_empty = self.rows_list.row is None
         self.rows_list.rows_added()
         now = time.monotonic()
-        if now - self._tables_drawn >= TABLES_EVERY or len(self.index.connections) != self._conns_drawn:
+        if now - self._tables_drawn >= TABLES_EVERY:
             # summaries cost a walk over every connection: not on every read of a big capture
-            self._tables_drawn, self._conns_drawn = now, len(self.index.connections)
+            self._tables_drawn = now
             self.query_one(ConnectionsPane).refresh_rows()
         if was_empty and self.rows_list.row is not None:
             if not self.source.follow:
@@ -230,13 +233,24 @@ class MainScreen(Screen[None]):
             result = "(chunk bytes: the capture starts mid-connection, chunk framing is inferred)"
         else:
             try:
-                result = message_bytes(Path(self.source.path), flow=c.flow, client=c.client,
-                                       rtmp_dir=item.dir,
+                result = message_bytes(Path(self.source.path), client=c.client, server=c.server,
+                                       opened_frame=c.opened_frame, rtmp_dir=item.dir,
+                                       checkpoints=self._checkpoints(),
                                        target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
                                                      timestamp=ev.timestamp, frame=ev.frame))
             except Unavailable as err:
                 result = f"(chunk bytes unavailable: {err})"
         self.app.call_from_thread(self._hex_loaded, row, result)
+
+    def _checkpoints(self) -> RecordCheckpoints | None:
+        """Record offsets of the capture file, scanned once (not while it may still grow)."""
+        if self.source.follow or self.source.path is None:
+            return None
+        with self._checkpoints_lock:  # hex workers are threads; the first one scans
+            if not self._checkpoints_scanned:
+                self._record_checkpoints = RecordCheckpoints.build(Path(self.source.path))
+                self._checkpoints_scanned = True
+        return self._record_checkpoints
 
     def _hex_loaded(self, row: int, result: MessageBytes | str) -> None:
         self._hex_cache[row] = result
