@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from droidcap.tui.feed import MAX_BATCHES_AHEAD, Batch, CaptureSource, Finished, feed
@@ -44,6 +45,7 @@ class InspectApp(App[None]):
     CSS_PATH = "inspect.tcss"
     TITLE = "droidcap inspect"
     ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False)]
 
     def __init__(self, source: CaptureSource) -> None:
         super().__init__()

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from droidcap.capture.events import CaptureNote, Direction
@@ -43,6 +44,7 @@ PROBLEM = 8  # gap, skipped bytes, oversize, malformed body
 UNCERTAIN = 16  # inferred while resynchronising
 HANDSHAKE = 32
 CONTROL = 64  # protocol control / user control message
+CONFIG = 128  # media decoder configuration (sequence header/start/end): never folded into a run
 
 _COMMAND_TYPES = frozenset({15, 17, 18, 20})
 _CONTROL_TYPES = frozenset({1, 2, 3, 4, 5, 6})
@@ -89,14 +91,14 @@ def flags_of(ev: object) -> int:
         t = ev.type_id
         if t in _COMMAND_TYPES:
             return flags | COMMAND
-        if t == 8:
-            return flags | MEDIA
-        if t == 9:
+        if t == 8 or t == 9:
             flags |= MEDIA
             body = ev.body
-            if getattr(body, "frame_type", None) == "keyframe" and (
-                    getattr(body, "avc_packet_type", None) or getattr(body, "packet_type", None)
-            ) not in _CONFIG_PACKETS:
+            packet = (getattr(body, "avc_packet_type", None) or getattr(body, "aac_packet_type", None)
+                      or getattr(body, "packet_type", None))
+            if packet in _CONFIG_PACKETS:
+                return flags | CONFIG
+            if t == 9 and getattr(body, "frame_type", None) == "keyframe":
                 flags |= KEYFRAME  # a picture, not the decoder configuration sent as a "keyframe"
             return flags
         if t in _CONTROL_TYPES:
@@ -164,6 +166,7 @@ class RowFilter:
     """Which rows the Messages pane shows; the index keeps them all."""
 
     commands_only: bool = False
+    collapse_media: bool = False  # runs of audio/video frames of a connection shown as one row
     hide_media: bool = False
     direction: Direction | None = None
     conn: int | None = None
@@ -185,6 +188,8 @@ class RowFilter:
             bits.append(f"conn {self.conn}")
         if self.types:
             bits.append("type " + ",".join(sorted(self.types)))
+        if self.collapse_media:
+            bits.append("media runs folded")
         return ", ".join(bits) or "all rows"
 
 
@@ -345,13 +350,39 @@ class CaptureIndex:
         return (r for r in range(len(conns)) if conns[r] == conn)
 
 
+@dataclass(slots=True)
+class MediaRun:
+    """Audio/video frames of one connection with nothing else of it between them, folded into
+    the row of the first (``head``)."""
+
+    head: int
+    last: int
+    audio: int = 0
+    video: int = 0
+    keyframes: int = 0
+    uncertain: bool = False
+
+    def text(self) -> str:
+        parts = []
+        if self.video:
+            parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
+        if self.audio:
+            parts.append(f"audio x{self.audio}")
+        return f"{', '.join(parts)} (folded, to row {self.last + 1}; Enter unfolds)"
+
+
 class View:
-    """The rows a filter lets through, in order; :meth:`extend` takes the index's new rows."""
+    """The rows a filter lets through, in order; :meth:`extend` takes the index's new rows.
+
+    With ``collapse_media`` a run of media frames of a connection is one row, its head; ``runs``
+    maps a head row to its :class:`MediaRun`."""
 
     def __init__(self, index: CaptureIndex, row_filter: RowFilter = RowFilter()) -> None:
         self.index = index
         self.filter = row_filter
         self.rows = array("l")
+        self.runs: dict[int, MediaRun] = {}
+        self._open_runs: dict[int, MediaRun] = {}  # conn -> its run still growing
         self._seen = 0  # index rows already considered
         self._test = self._make_test(row_filter)
         self.extend()
@@ -364,15 +395,41 @@ class View:
         before = len(self.rows)
         end = len(self.index)
         test = self._test
-        if test is None:
+        if self.filter.collapse_media:
+            self._extend_folding(range(self._seen, end), test)
+        elif test is None:
             self.rows.extend(range(self._seen, end))
         else:
             self.rows.extend(r for r in range(self._seen, end) if test(r))
         self._seen = end
         return len(self.rows) - before
 
+    def _extend_folding(self, rows: Iterable[int], test: Callable[[int], bool] | None) -> None:
+        index = self.index
+        flags, conns = index.flags, index.conns
+        open_runs, append = self._open_runs, self.rows.append
+        for r in rows:
+            if test is not None and not test(r):
+                continue
+            fl, conn = flags[r], conns[r]
+            if not fl & MEDIA or fl & (CONFIG | PROBLEM):
+                open_runs.pop(conn, None)
+                append(r)
+                continue
+            run = open_runs.get(conn)
+            if run is None:
+                run = open_runs[conn] = self.runs[r] = MediaRun(head=r, last=r)
+                append(r)
+            run.last = r
+            if getattr(index.items[r].event, "type_id", 0) == 8:
+                run.audio += 1
+            else:
+                run.video += 1
+            run.keyframes += bool(fl & KEYFRAME)
+            run.uncertain |= bool(fl & UNCERTAIN)
+
     def _make_test(self, f: RowFilter) -> Callable[[int], bool] | None:
-        if not f.active:
+        if not replace(f, collapse_media=False).active:
             return None
         index = self.index
         flags, conns, items = index.flags, index.conns, index.items
@@ -393,9 +450,15 @@ class View:
 
     def position_of(self, row: int) -> int:
         """The view position of index row ``row``, or of the first shown row after it."""
-        from bisect import bisect_left
-
-        return min(bisect_left(self.rows, row), max(0, len(self.rows) - 1))
+        pos = bisect_left(self.rows, row)
+        if self.runs and (pos == len(self.rows) or self.rows[pos] != row):
+            # folded into a run of its connection? then the run's head, shown before it
+            conn = self.index.conns[row]
+            for back in range(pos - 1, max(-1, pos - 64), -1):
+                run = self.runs.get(self.rows[back])
+                if run is not None and self.index.conns[run.head] == conn and run.head <= row <= run.last:
+                    return back
+        return min(pos, max(0, len(self.rows) - 1))
 
     def find(self, start: int, test: Callable[[int], bool], *, forward: bool = True,
              wrap: bool = False) -> int | None:

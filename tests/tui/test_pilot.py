@@ -281,3 +281,34 @@ async def test_bad_input_opens_a_message_and_quits_non_zero(tmp_path: Path, cont
         assert expect.lower() in pilot.app.screen.message.lower()
         await pilot.press("q")
     assert app.return_code == 1
+
+
+async def test_media_runs_fold_into_one_row_and_unfold() -> None:
+    app = create_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await indexed(pilot)
+        screen = main(pilot)
+        everything = len(screen.view)
+        await pilot.press("6", "R")  # fold, with the cursor on the first keyframe of conn 0
+        assert len(screen.view) < everything / 5
+        head = screen.rows_list.row
+        assert head is not None and head in screen.view.runs
+        run = screen.view.runs[head]
+        assert run.video > 50 and run.audio > 100 and run.keyframes >= 3  # the publisher's 3.8 s
+        assert "folded" in screen.rows_list.render_line(
+            screen.rows_list.cursor - screen.rows_list.scroll_offset.y).text
+        await pilot.press("enter")
+        assert len(screen.view) == everything
+        assert screen.rows_list.row == head
+
+
+async def test_truncated_capture_opens_with_a_note(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(EMBEDDED_CAPTURE.read_bytes()[:300_000])  # ends inside record 1053
+    app = create_app(cut)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await indexed(pilot)
+        screen = main(pilot)
+        assert 0 < len(screen.index) < 634
+        status = str(screen.query_one("#status").render())
+        assert "truncated" in status and "1053" in status

@@ -46,6 +46,7 @@ from droidcap.tui.widgets.timeline import TimelinePane
 
 HEX_CACHE = 32
 TABLES_EVERY = 0.5  # seconds between redraws of the Connections pane while indexing
+ROWS_EVERY = 0.25  # ... and of the Messages pane and status line, while indexing a whole file
 
 
 class MainScreen(Screen[None]):
@@ -83,6 +84,8 @@ class MainScreen(Screen[None]):
         Binding("right_square_bracket", "cycle_conn(1)", "Filter: next connection", show=False, key_display="]"),
         Binding("left_square_bracket", "cycle_conn(-1)", "Filter: previous connection", show=False, key_display="["),
         Binding("T", "filter_types", "Filter: message types", show=False),
+        Binding("R", "toggle_filter('collapse_media')", "Fold / unfold media runs", show=False),
+        Binding("enter", "unfold", "Unfold the media run under the cursor", show=False),
         Binding("0", "clear_filter", "Clear filters", show=False),
         Binding("w", "export('row')", "Export row", show=False),
         Binding("W", "export('conn')", "Export connection", show=False),
@@ -110,6 +113,7 @@ class MainScreen(Screen[None]):
         self._checkpoints_scanned = False
         self._checkpoints_lock = threading.Lock()
         self._tables_drawn = 0.0
+        self._rows_drawn = 0.0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -140,21 +144,30 @@ class MainScreen(Screen[None]):
     # -- the index grows -------------------------------------------------------------------------
 
     def index_grew(self, batch: Batch) -> None:
+        """The index took a batch.  While a whole file is being indexed the screen is redrawn a
+        few times a second, not once per 1 MiB read (a redraw costs as much as decoding a
+        read); a followed file or a pipe is redrawn at once, new rows must show without delay."""
         self.position = (batch.position or 0, batch.size)
-        was_empty = self.rows_list.row is None
-        self.rows_list.rows_added()
+        lst = self.rows_list
+        was_empty = lst.row is None
         now = time.monotonic()
-        if now - self._tables_drawn >= TABLES_EVERY:
+        live = self.source.follow or self.source.path is None
+        if not (live or was_empty or now - self._rows_drawn >= ROWS_EVERY):
+            return
+        self._rows_drawn = now
+        lst.rows_added()
+        if was_empty or now - self._tables_drawn >= TABLES_EVERY:
             # summaries cost a walk over every connection: not on every read of a big capture
             self._tables_drawn = now
             self.query_one(ConnectionsPane).refresh_rows()
-        if was_empty and self.rows_list.row is not None:
+        if was_empty and lst.row is not None:
             if not self.source.follow:
-                self.rows_list.move_to(0)  # a file opens at its start; a growing one follows its end
-            self.first_screen = time.monotonic() - self.started
+                lst.move_to(0)  # a file opens at its start; a growing one follows its end
+            self.first_screen = now - self.started
         self._status()
 
     def index_done(self) -> None:
+        self.rows_list.rows_added()
         self.query_one(ConnectionsPane).refresh_rows()
         self._status()
         self._follow_panes(self.rows_list.row)
@@ -179,9 +192,9 @@ class MainScreen(Screen[None]):
             bits.append(f"search: {self.search_query!r}")
         if index.error:
             bits.append(f"! {index.error}")
-        notes = [n for n in index.notes if "truncat" in n.message or "partial" in n.message]
-        if notes:
-            bits.append(f"! {notes[0].message}")
+        if index.notes:  # what the capture layer skipped or could not read: never silent
+            more = f" (+{len(index.notes) - 1} more notes)" if len(index.notes) > 1 else ""
+            bits.append(f"! {index.notes[-1].message}{more}")
         self.query_one("#status", Static).update(" · ".join(bits))
 
     # -- selection -------------------------------------------------------------------------------
@@ -399,10 +412,18 @@ class MainScreen(Screen[None]):
         self._status()
 
     def action_toggle_filter(self, name: str) -> None:
+        f = self.row_filter
         if name == "commands_only":
-            self._set_filter(replace(self.row_filter, commands_only=not self.row_filter.commands_only))
+            self._set_filter(replace(f, commands_only=not f.commands_only))
+        elif name == "hide_media":
+            self._set_filter(replace(f, hide_media=not f.hide_media))
         else:
-            self._set_filter(replace(self.row_filter, hide_media=not self.row_filter.hide_media))
+            self._set_filter(replace(f, collapse_media=not f.collapse_media))
+
+    def action_unfold(self) -> None:
+        row = self.rows_list.row
+        if row is not None and row in self.view.runs:
+            self._set_filter(replace(self.row_filter, collapse_media=False))
 
     def action_cycle_direction(self) -> None:
         order = [None, Direction.C2S, Direction.S2C]

@@ -180,7 +180,10 @@ class MessageList(ScrollView, can_focus=True):
         sid = getattr(ev, "stream_id", None)
         label = type_label(item)
         label = SHORT_TYPES.get(label, label)
-        text = row_text(item)
+        run = self.view.runs.get(row)
+        text = row_text(item) if run is None or run.last == row else run.text()
+        if run is not None and run.last != row:
+            label, flags = "media…", flags & ~KEYFRAME | (UNCERTAIN if run.uncertain else 0)
         if flags & UNCERTAIN:
             text = "(uncertain) " + text
         style = (_PROBLEM if flags & PROBLEM else _UNCERTAIN if flags & UNCERTAIN
