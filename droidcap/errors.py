@@ -39,3 +39,7 @@ class NoSuchConnectionError(DroidcapError):
 
 class DeviceError(DroidcapError):
     """A device (real or virtual) refused, vanished or answered something unexpected."""
+
+
+class NoMediaError(DroidcapError):
+    """A connection was asked for its media (FLV export) and carried none."""

@@ -325,6 +325,12 @@ class SessionTracker:
     def summaries(self) -> list[ConnectionSummary]:
         return [state.summary() for state in self._conns.values()]
 
+    def milestones_reached(self, conn: int) -> tuple[Milestone, ...]:
+        """The milestones connection ``conn`` has reached so far, in the order reached (cheap:
+        for live progress, where building whole summaries per item would cost too much)."""
+        state = self._conns.get(conn)
+        return tuple(state.milestones.values()) if state is not None else ()
+
     # -- per event -----------------------------------------------------------------------------
 
     def _event(self, state: _ConnState, item: DecodedEvent) -> None:

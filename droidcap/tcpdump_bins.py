@@ -30,13 +30,16 @@ _SUMS = "SHA256SUMS"
 def bins_dir() -> Path:
     """The directory holding ``<abi>/tcpdump`` and ``SHA256SUMS``.
 
-    ``$DROIDCAP_TCPDUMP_BINS`` wins when set, so a packaged install or a fresh rebuild can be used
-    without touching the checkout; otherwise the ``tcpdump_bins/`` of the repository this module
-    lives in.
+    ``$DROIDCAP_TCPDUMP_BINS`` wins when set, so a fresh rebuild can be tried without touching
+    the install; otherwise the copy inside the package (a wheel ships it as package data; in a
+    checkout ``droidcap/data/tcpdump_bins`` links to the top-level ``tcpdump_bins/``).
     """
     override = os.environ.get(ENV_VAR)
     if override:
         return Path(override)
+    packaged = Path(__file__).resolve().parent / "data" / "tcpdump_bins"
+    if (packaged / _SUMS).is_file():  # an installed wheel (in a checkout: a link to the source)
+        return packaged
     return Path(__file__).resolve().parents[1] / "tcpdump_bins"
 
 

@@ -12,9 +12,11 @@ APT_PACKAGES=(
   qemu-user-static iproute2 ethtool procps psmisc
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   nodejs tmux binutils util-linux
+  flvmeta chromium
 )
-# Only what `./dev demo` needs: the decoder is pure Python.
-APT_DEMO=(python3 python3-venv python3-pip)
+# What `./dev demo` needs: a virtual device (util-linux namespaces, iproute2 veth), the real adb
+# server, nginx-rtmp and an ffmpeg publisher.
+APT_DEMO=(python3 python3-venv python3-pip adb nginx libnginx-mod-rtmp ffmpeg iproute2 util-linux procps)
 
 say() { printf '[dev] %s\n' "$*" >&2; }
 

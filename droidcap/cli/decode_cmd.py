@@ -114,10 +114,34 @@ def embedded_capture() -> Path:
 
 @app.command()
 def demo(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or ndjson.")] = "table",
+    offline: Annotated[bool, typer.Option(help="Only decode the capture embedded in droidcap (no root, no virtual device).")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds to record.", min=1)] = 10.0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the capture.")] = Path("."),
 ) -> None:
-    """Decode the capture embedded in droidcap (nginx-rtmp with an ffmpeg publisher and players)."""
-    path = embedded_capture()
-    typer.echo(f"# droidcap decode {path}", err=True)
-    decode(str(path), fmt=fmt, conn=None, types=None, engine="native", follow=False,
+    """Record a real RTMP play session on a virtual rooted device (no phone needed), then decode it.
+
+    Starts nginx-rtmp with an ffmpeg publisher and a virtual device, runs `droidcap record --play
+    URL --duration N --live` against it, pulls the capture verified, and prints the session ladder
+    (and opens `droidcap inspect` on it in a terminal, where the TUI is installed)."""
+    if offline:
+        path = embedded_capture()
+        typer.echo(f"# droidcap decode {path}", err=True)
+        decode(str(path), fmt="table", conn=None, types=None, engine="native", follow=False,
+               max_message_size=16 * 1024 * 1024)
+        return
+    from droidcap.cli.device_cmd import _Printer
+    from droidcap.demo import run_demo
+
+    if not output.is_dir():
+        raise fail(f"--output {output} is not a directory")
+    printer = _Printer()
+    try:
+        result = run_demo(output, duration=duration, on_event=printer.event, say=printer.line)
+    except DroidcapError as err:
+        printer.close()
+        raise fail(str(err), 1)
+    printer.close()
+    typer.echo(f"# {result.pcap} ({result.pulled.size} bytes, SHA-256 verified) and {result.metadata}", err=True)
+    typer.echo(f"# droidcap decode {result.pcap}", err=True)
+    decode(str(result.pcap), fmt="table", conn=None, types=None, engine="native", follow=False,
            max_message_size=16 * 1024 * 1024)

@@ -64,7 +64,8 @@ def stop(
 
 @virtual_app.command("list")
 def list_() -> None:
-    """List running devices: serial, profile, ro.serialno, adb server port, daemon pid."""
+    """List running devices: serial, profile, ro.serialno, adb server port, daemon pid, and the
+    host address the device reaches the host at (serve RTMP there)."""
     from droidcap.virtual import registry
 
     try:
@@ -74,7 +75,8 @@ def list_() -> None:
     if not records:
         typer.echo("no virtual devices running (start one with `droidcap virtual start`)", err=True)
     for rec in records:
-        typer.echo(f"{rec.serial}\t{rec.profile}\t{rec.serialno}\tadb-port={rec.adb_port}\tpid={rec.pid}")
+        typer.echo(f"{rec.serial}\t{rec.profile}\t{rec.serialno}\tadb-port={rec.adb_port}\tpid={rec.pid}"
+                   f"\thost={rec.host_address}\twlan0={rec.device_address}")
 
 
 if __name__ == "__main__":

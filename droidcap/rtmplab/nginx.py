@@ -135,8 +135,10 @@ class NginxRtmp:
         return cls(process=proc, prefix=prefix, host=host, port=port, chunk_size=chunk_size,
                    app=app, version=f"nginx/{nginx_version()} + libnginx-mod-rtmp")
 
-    def url(self, app: str | None = None, stream: str = "test") -> str:
-        return rtmp_url(self.host, self.port, app or self.app, stream)
+    def url(self, app: str | None = None, stream: str = "test", *, host: str | None = None) -> str:
+        """The stream's URL; ``host``: the address a client uses to reach this server (e.g. a
+        virtual device's ``host_address`` when the server listens on 0.0.0.0)."""
+        return rtmp_url(host or self.host, self.port, app or self.app, stream)
 
     @property
     def log_path(self) -> Path:

@@ -104,8 +104,9 @@ class NodeMediaServer:
         return cls(process=proc, host=host, port=port, chunk_size=chunk_size,
                    version=f"node-media-server {version}")
 
-    def url(self, app: str = "live", stream: str = "test") -> str:
-        return rtmp_url(self.host, self.port, app, stream)
+    def url(self, app: str = "live", stream: str = "test", *, host: str | None = None) -> str:
+        """The stream's URL; ``host``: the address a client uses to reach this server."""
+        return rtmp_url(host or self.host, self.port, app, stream)
 
     def log_text(self) -> str:
         return self.process.log_text()

@@ -2,8 +2,9 @@
 
 Why a namespace: commands must see the real Android paths (``/data/local/tmp`` executable,
 ``/sdcard`` writable but noexec, a read-only ``/system/bin`` holding the device's tools) while
-everything else (``/usr``, ``/proc``, ``/dev``, the host network) stays the host's, so real
-programs (tcpdump, ffmpeg) run unmodified.  A *holder* process, started with ``unshare --mount``,
+everything else (``/usr``, ``/proc``, ``/dev``) stays the host's, so real programs (tcpdump,
+ffmpeg) run unmodified.  The device has a network namespace of its own (``lo`` and ``wlan0``, see
+:mod:`droidcap.virtual.network`), so its captures see only its own traffic.  A *holder* process, started with ``unshare --mount``,
 builds a synthetic root under ``SANDBOX/root`` from bind mounts and chroots into it; every command
 joins it with ``nsenter``.  The daemon reads and writes device files through
 ``/proc/HOLDER/root``, so ``adb push`` and the shell see one and the same tree, mounts included.
@@ -28,6 +29,7 @@ from droidcap.virtual.profile import DeviceProfile
 
 if TYPE_CHECKING:
     from droidcap.virtual.broker import Broker
+    from droidcap.virtual.network import DeviceNetwork
 
 #: Android's PATH for the shell user (sdk 29+), in its order.
 ANDROID_PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:"
@@ -37,7 +39,7 @@ ANDROID_PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.ar
 TOYBOX_FROM_HOST = (
     "awk base64 basename cat chmod chown cmp cp cut date dd df dirname du echo env expr false find "
     "grep gzip head hostname ifconfig ip kill ln ls md5sum mkdir mktemp mount mv netstat nohup od printf pkill pgrep "
-    "readlink realpath rm rmdir sed seq sha1sum sha256sum sha512sum sleep sort stat sync tail tar "
+    "getconf readlink realpath rm rmdir sed seq setsid sha1sum sha256sum sha512sum sleep sort stat sync tail tar "
     "tee test timeout touch tr true tty stty uname uniq uptime wc which xargs vi less more hexdump xxd"
 ).split()
 #: The device's own tools, implemented in :mod:`droidcap.virtual.toolbox`.
@@ -107,6 +109,8 @@ for entry in /*; do
     mount --rbind "$entry" "$R/$name"
   fi
 done
+# This device's own network namespace: its /sys/class/net lists its interfaces, not the host's.
+mount -t sysfs sysfs "$R/sys"
 # /data: exec and suid even if the sandbox lives on a noexec filesystem.
 mount --bind "$R/data" "$R/data"
 mount -o remount,bind,exec,suid "$R/data"
@@ -139,6 +143,7 @@ class Sandbox:
         self._setsid = "setsid"
         self._userns = False
         self._broker: Broker | None = None
+        self.network: DeviceNetwork | None = None
 
     # ----- lifecycle
     def start(self) -> None:
@@ -160,7 +165,7 @@ class Sandbox:
         # lives as long as they do (the main thread, normally).
         pdeath = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
         self._holder = subprocess.Popen(
-            [*pdeath, "unshare", *(["--user"] if self._userns else []), "--mount", "--propagation",
+            [*pdeath, "unshare", *(["--user"] if self._userns else []), "--mount", "--net", "--propagation",
              "private", "--", "/bin/sh", "-c", _SETUP_SCRIPT, "droidcap-vdev-setup", str(self.root)],
             stdin=subprocess.PIPE if self._userns else subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -180,6 +185,13 @@ class Sandbox:
                 raise SandboxError("the device sandbox holder did not start")
             time.sleep(0.01)
         self._ns = os.readlink(f"/proc/{self._holder.pid}/ns/mnt")
+        from droidcap.virtual.network import DeviceNetwork
+
+        try:
+            self.network = DeviceNetwork.create(self._holder.pid)
+        except DeviceError:
+            self.stop()
+            raise
         from droidcap.virtual.broker import Broker
 
         self._broker = Broker(self.profile, self.root / "system/socket/droidcap",
@@ -298,7 +310,7 @@ class Sandbox:
         own session; with ``tty`` stdin (a pty) becomes its controlling terminal (job control,
         ^C), via ``setsid -c`` which keeps the pid, so pgid == pid still holds."""
         full = [self._nsenter, "-t", str(self.holder_pid), *(["-U"] if self._userns else []),
-                "-m", "-r", "-w"]
+                "-m", "-n", "-r", "-w"]
         if uid != ROOT_UID:
             full += ["-S", str(uid), "-G", str(uid)]
         if cwd:  # nsenter --wd=DIR would resolve DIR outside the device root: chdir inside

@@ -26,7 +26,7 @@ from droidcap.errors import DeviceError
 from droidcap.virtual import adb_host
 from droidcap.virtual.adb_wire import Banner
 from droidcap.virtual.android import ROOT_UID, SHELL_UID, Sandbox
-from droidcap.virtual.profile import BuildType, DeviceProfile, load_profile
+from droidcap.virtual.profile import ADB_TCP_PORT, BuildType, DeviceProfile, load_profile
 from droidcap.virtual.services.shell import parse_shell_destination, run_shell
 from droidcap.virtual.services.sync import run_sync
 from droidcap.virtual.transport import Connection, ServiceRunner, Stream
@@ -58,6 +58,7 @@ class VirtualDevice:
         self._requested_port = port
         self._listener: socket.socket | None = None
         self._port: int | None = None
+        self._address = "127.0.0.1"  # where adb connects: a host socket ("USB") or wlan0 (Wi-Fi)
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
         self.adbd_root = False
@@ -74,7 +75,24 @@ class VirtualDevice:
     @property
     def serial(self) -> str:
         """The serial the adb server lists after ``adb connect``."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self._address}:{self.port}"
+
+    @property
+    def host_address(self) -> str:
+        """The host as the device reaches it (its wlan0's gateway): lab servers the device plays
+        from listen here or on 0.0.0.0, as a phone reaches a server on its LAN."""
+        network = self.sandbox.network
+        if network is None:
+            raise DeviceError("the virtual device is not started")
+        return network.host_address
+
+    @property
+    def device_address(self) -> str:
+        """The device's own address on its wlan0."""
+        network = self.sandbox.network
+        if network is None:
+            raise DeviceError("the virtual device is not started")
+        return network.device_address
 
     def start(self) -> str:
         """Build the sandbox, listen on 127.0.0.1 and return the serial."""
@@ -82,6 +100,17 @@ class VirtualDevice:
             raise DeviceError(f"port {self._requested_port} is in adb's emulator scan range "
                               "5554-5585; pick another")
         self.sandbox.start()
+        if self.profile.adb_transport == "tcp":  # adb over Wi-Fi: adbd listens on wlan0
+            assert self.sandbox.network is not None
+            try:
+                self._listener = self.sandbox.network.listen(ADB_TCP_PORT)
+            except DeviceError:
+                self.sandbox.stop()
+                raise
+            self._address = self.sandbox.network.device_address
+            self._port = ADB_TCP_PORT
+            threading.Thread(target=self._accept_loop, name=f"vdev-{self.port}", daemon=True).start()
+            return self.serial
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -231,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     state = {"pid": os.getpid(), "serial": serial, "port": device.port,
+             "host_address": device.host_address, "device_address": device.device_address,
              "profile": profile.name, "serialno": profile.serialno, "sandbox": args.sandbox}
     tmp = Path(args.state_file + ".tmp")
     tmp.write_text(json.dumps(state))

@@ -16,6 +16,10 @@ from typing import Any
 from droidcap.errors import DeviceError
 
 
+#: adbd's port for adb over Wi-Fi (``adb tcpip 5555``).
+ADB_TCP_PORT = 5555
+
+
 class RootMethod(enum.StrEnum):
     """How a user gets root on the device; each mirrors a real tool's interface and refusals."""
 
@@ -79,6 +83,10 @@ class DeviceProfile:
     #: Package that handles ``am start -a VIEW -d rtmp://...`` without ``-n``.
     default_player: str = "org.videolan.vlc"
     apps: tuple[AppPackage, ...] = DEFAULT_APPS
+    #: How adb reaches the device: ``usb`` (a host-side socket the device's own capture never
+    #: sees, as USB) or ``tcp`` (adbd listening on the device's wlan0, as adb over Wi-Fi:
+    #: its traffic is on the device's network, so a capture that does not exclude it shows it).
+    adb_transport: str = "usb"
 
     def __post_init__(self) -> None:
         if not self.abis:
@@ -87,6 +95,8 @@ class DeviceProfile:
             raise ProfileError(f"profile {self.name!r}: player must be ffmpeg or rtmpdump, not {self.player!r}")
         if self.root_method is RootMethod.ADB_ROOT and self.build_type is BuildType.USER:
             raise ProfileError(f"profile {self.name!r}: adb root needs a userdebug or eng build")
+        if self.adb_transport not in ("usb", "tcp"):
+            raise ProfileError(f"profile {self.name!r}: adb_transport must be usb or tcp, not {self.adb_transport!r}")
         if self.selinux not in ("Enforcing", "Permissive"):
             raise ProfileError(f"profile {self.name!r}: selinux must be Enforcing or Permissive")
 
@@ -133,6 +143,7 @@ class DeviceProfile:
             "ro.serialno": self.serialno,
             "init.svc.adbd": "running",
             "service.adb.root": "1" if adbd_root else "0",
+            **({"service.adb.tcp.port": str(ADB_TCP_PORT)} if self.adb_transport == "tcp" else {}),
             "sys.boot_completed": "1",
             "persist.sys.timezone": "UTC",
         }
@@ -200,6 +211,11 @@ BUILTIN_PROFILES: dict[str, DeviceProfile] = {
                       build_type=BuildType.USER, root_method=RootMethod.MAGISK),
         # A userdebug build without su: only `adb root` gives root.
         DeviceProfile(name="adb-root", serialno="VDROIDADBROOT", root_method=RootMethod.ADB_ROOT),
+        # The Magisk phone debugged over Wi-Fi: adbd listens on the device's wlan0.
+        DeviceProfile(name="magisk-wifi", serialno="VDROIDWIFI", manufacturer="Google",
+                      brand="google", model="Pixel 7", device="panther", product="panther",
+                      release="14", sdk=34, abis=("x86_64",), build_type=BuildType.USER,
+                      root_method=RootMethod.MAGISK, adb_transport="tcp"),
         # A stock production phone: no root at all.
         DeviceProfile(name="stock", serialno="VDROIDSTOCK", manufacturer="samsung", brand="samsung",
                       model="SM-A546B", device="a54x", product="a54xnseea", release="13", sdk=33,
@@ -238,5 +254,5 @@ def with_serial(profile: DeviceProfile, serialno: str) -> DeviceProfile:
     return replace(profile, serialno=serialno)
 
 
-__all__ = ["AppPackage", "BuildType", "DeviceProfile", "ProfileError", "RootMethod",
+__all__ = ["ADB_TCP_PORT", "AppPackage", "BuildType", "DeviceProfile", "ProfileError", "RootMethod",
            "BUILTIN_PROFILES", "load_profile", "with_serial"]

@@ -42,6 +42,8 @@ class DeviceRecord:
     serialno: str
     sandbox: str
     adb_port: int | None = None
+    host_address: str | None = None    #: the host as the device reaches it (serve RTMP here)
+    device_address: str | None = None  #: the device's wlan0
 
 
 def state_dir() -> Path:
@@ -68,7 +70,8 @@ def _read(entry: Path) -> DeviceRecord | None:
         data = json.loads((entry / "device.json").read_text())
         return DeviceRecord(name=entry.name, **{k: data[k] for k in (
             "pid", "serial", "port", "profile", "serialno", "sandbox")},
-            adb_port=data.get("adb_port"))
+            adb_port=data.get("adb_port"), host_address=data.get("host_address"),
+            device_address=data.get("device_address"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

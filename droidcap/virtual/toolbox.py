@@ -415,6 +415,9 @@ def am(args: list[str]) -> int:
             data = next(it, None)
         elif a == "-n":
             component = next(it, None)
+        elif a == "-p":  # limit the intent to one package (its default activity)
+            package_only = next(it, None)
+            component = f"{package_only}/.MainActivity" if package_only else None
         elif a in ("-W", "-S", "-R"):
             if a == "-R":
                 next(it, None)
@@ -468,7 +471,28 @@ def pm(args: list[str]) -> int:
     return 1
 
 
+def _resolve_activity(args: list[str]) -> int:
+    """``cmd package resolve-activity --brief -a ACTION -d URL``: the app that handles an intent
+    (what ``am start`` without ``-n`` would start), its component on the last line."""
+    data = None
+    it = iter(args)
+    for a in it:
+        if a in ("-a", "-d", "-t", "-c", "--user"):
+            value = next(it, None)
+            if a == "-d":
+                data = value
+    if not data or not data.startswith(("rtmp://", "rtmps://")):
+        print("No activity found")
+        return 0
+    package = _profile()["default_player"]
+    print("priority=0 preferredOrder=0 match=0x208000 specificIndex=-1 isDefault=true")
+    print(f"{package}/.MainActivity")
+    return 0
+
+
 def cmd(args: list[str]) -> int:
+    if args[:2] == ["package", "resolve-activity"]:
+        return _resolve_activity(args[2:])
     if args and args[0] == "package":
         return pm(args[1:])
     if args and args[0] == "activity":

@@ -47,7 +47,12 @@ def _play_connect_lines(nginx: NginxRtmp, package: str) -> list[str]:
             if e.kind == "connect" and f"page_url='android-app://{package}'" in e.line]
 
 
+#: Servers the virtual devices play from listen where the devices' networks reach them.
+REACHABLE = [{"host": "0.0.0.0"}]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("rtmp_server", REACHABLE, indirect=True)
 def test_am_start_plays_as_the_app_and_force_stop_ends_it(
         adb_server: AdbServer, virtual_device: Factory, rtmp_server: NginxRtmp,
         rtmp_publisher: PublisherFactory) -> None:
@@ -55,8 +60,9 @@ def test_am_start_plays_as_the_app_and_force_stop_ends_it(
     publisher = rtmp_publisher(nginx, duration=30)
     dev = virtual_device("magisk")
     d = adbutils.AdbClient(host="127.0.0.1", port=adb_server.port).device(dev.serial)
-    out = d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()} -n {PLAYER}/.gui.video.VideoPlayerActivity")
-    assert out == f"Starting: Intent {{ act=android.intent.action.VIEW dat={nginx.url()} cmp={PLAYER}/.gui.video.VideoPlayerActivity }}"
+    url = nginx.url(host=dev.host_address)
+    out = d.shell(f"am start -a android.intent.action.VIEW -d {url} -n {PLAYER}/.gui.video.VideoPlayerActivity")
+    assert out == f"Starting: Intent {{ act=android.intent.action.VIEW dat={url} cmp={PLAYER}/.gui.video.VideoPlayerActivity }}"
     _wait_playing(nginx, d)
     assert _play_connect_lines(nginx, PLAYER), nginx.log_text()[-2000:]
     pid = d.shell(f"pidof {PLAYER}")
@@ -77,6 +83,7 @@ def _tcpdump_for(abi: str) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("rtmp_server", REACHABLE, indirect=True)
 def test_full_capture_rehearsal(adb_server: AdbServer, virtual_device: Factory,
                                 rtmp_server: NginxRtmp, rtmp_publisher: PublisherFactory,
                                 tmp_path: Path) -> None:
@@ -90,14 +97,14 @@ def test_full_capture_rehearsal(adb_server: AdbServer, virtual_device: Factory,
     d.sync.push(str(_tcpdump_for(abi)), "/data/local/tmp/tcpdump", mode=0o755)
     assert "tcpdump version" in d.shell("/data/local/tmp/tcpdump --version 2>&1")
     pcap = "/data/local/tmp/rehearsal.pcap"
-    d.shell(["su", "-c", f"nohup /data/local/tmp/tcpdump -i lo -n -U -s 0 -w {pcap} tcp port {nginx.port} "
+    d.shell(["su", "-c", f"nohup /data/local/tmp/tcpdump -i any -n -U -s 0 -w {pcap} tcp port {nginx.port} "
                          ">/data/local/tmp/tcpdump.log 2>&1 &"])
     _wait(lambda: "listening on" in d.shell("cat /data/local/tmp/tcpdump.log"), "tcpdump to listen")
     tcpdump_pid = int(d.shell("pidof tcpdump"))
     ps = [line.split() for line in d.shell("ps -A -o USER,PID,NAME").splitlines()]
     assert ["root", str(tcpdump_pid), "tcpdump"] in ps
 
-    d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()} -n {PLAYER}/.Player")
+    d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url(host=dev.host_address)} -n {PLAYER}/.Player")
     _wait_playing(nginx, d)
     time.sleep(2.0)  # let some media flow
     d.shell(f"am force-stop {PLAYER}")
@@ -133,29 +140,29 @@ def test_full_capture_rehearsal(adb_server: AdbServer, virtual_device: Factory,
 @pytest.mark.slow
 def test_two_devices_capture_only_their_own_lab(adb_server: AdbServer, virtual_device: Factory,
                                                 lab_registry: ProcessRegistry, tmp_path: Path) -> None:
-    """Devices share the host loopback; each capture filters on its own server's port (the
-    documented separation rule), so two rehearsals at once never see each other's RTMP."""
+    """Each device has its own network: an unfiltered ``tcpdump -i any`` on one sees its own
+    player's RTMP and never the other device's, nor the publishers on the host."""
     runs = []
     for tag in ("a", "b"):
-        nginx = NginxRtmp.start(lab_registry, tmp_path / f"nginx-{tag}")
+        nginx = NginxRtmp.start(lab_registry, tmp_path / f"nginx-{tag}", host="0.0.0.0")
         start_ffmpeg_publisher(lab_registry, nginx.url(), PublisherSpec(duration=30))
         dev = virtual_device("magisk", serialno=f"VDEV{tag.upper()}")
         d = adbutils.AdbClient(host="127.0.0.1", port=adb_server.port).device(dev.serial)
         d.sync.push(str(_tcpdump_for("x86_64")), "/data/local/tmp/tcpdump", mode=0o755)
-        runs.append((tag, nginx, d))
-    for _tag, nginx, d in runs:
+        runs.append((tag, nginx, d, dev))
+    for _tag, nginx, d, _dev in runs:
         nginx.wait_publishing("test")
-        d.shell(["su", "-c", f"nohup /data/local/tmp/tcpdump -i lo -n -U -w /data/local/tmp/c.pcap "
-                             f"tcp port {nginx.port} >/data/local/tmp/t.log 2>&1 &"])
-    for _tag, _nginx, d in runs:
+        d.shell(["su", "-c", "nohup /data/local/tmp/tcpdump -i any -n -U -w /data/local/tmp/c.pcap "
+                             ">/data/local/tmp/t.log 2>&1 &"])
+    for _tag, _nginx, d, _dev in runs:
         _wait(lambda d=d: "listening on" in d.shell("cat /data/local/tmp/t.log"), "tcpdump")
-    for _tag, nginx, d in runs:
-        started = d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url()}")
+    for _tag, nginx, d, dev in runs:
+        started = d.shell(f"am start -a android.intent.action.VIEW -d {nginx.url(host=dev.host_address)}")
         assert "Starting: Intent" in started and "Error" not in started, started
-    for _tag, nginx, d in runs:
+    for _tag, nginx, d, _dev in runs:
         _wait_playing(nginx, d)
     time.sleep(1.0)
-    for tag, nginx, d in runs:
+    for tag, nginx, d, dev in runs:
         pid = d.shell("pidof tcpdump").strip()
         r = d.shell2(["su", "-c", f"kill -INT {pid}"], v2=True)
         assert r.returncode == 0, (pid, r)
@@ -165,8 +172,12 @@ def test_two_devices_capture_only_their_own_lab(adb_server: AdbServer, virtual_d
         ports = subprocess.run(["tshark", "-r", str(tmp_path / f"{tag}.pcap"), "-T", "fields",
                                 "-e", "tcp.srcport", "-e", "tcp.dstport"],
                                capture_output=True, text=True, timeout=60, check=True).stdout.split()
-        other = next(n for t, n, _ in runs if t != tag)
+        other = next(n for t, n, _, _ in runs if t != tag)
         assert str(nginx.port) in ports and str(other.port) not in ports
+        addresses = subprocess.run(["tshark", "-r", str(tmp_path / f"{tag}.pcap"), "-T", "fields",
+                                    "-e", "ip.src", "-e", "ip.dst"], capture_output=True, text=True,
+                                   timeout=60, check=True).stdout.split()
+        assert set(addresses) <= {dev.host_address, dev.device_address}, set(addresses)
 
 
 def _wait_playing(nginx: NginxRtmp, d: adbutils.AdbDevice) -> None:

@@ -252,4 +252,4 @@ def parse_audio(body: bytes | bytearray | memoryview) -> AudioInfo:
             _legacy(data, f)
     except (Truncated, IndexError, struct.error) as e:
         f["malformed"] = "body truncated" if isinstance(e, IndexError) else str(e)
-    return build(AudioInfo, f)
+    return build(AudioInfo, f, bytes(data))

@@ -53,6 +53,8 @@ class AudioInfo:
     empty: bool = False
     malformed: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The body's bytes as received, for writing it out again (FLV export); not part of the JSON.
+    payload: bytes = field(default=b"", repr=False, compare=False)
 
     def json_fields(self) -> dict[str, Any]:
         return _json_fields(self, _AUDIO_NAMES)
@@ -87,21 +89,25 @@ class VideoInfo:
     empty: bool = False
     malformed: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The body's bytes as received, for writing it out again (FLV export); not part of the JSON.
+    payload: bytes = field(default=b"", repr=False, compare=False)
 
     def json_fields(self) -> dict[str, Any]:
         return _json_fields(self, _VIDEO_NAMES)
 
 
-_AUDIO_NAMES = tuple(f.name for f in fields(AudioInfo) if f.name != "details")
-_VIDEO_NAMES = tuple(f.name for f in fields(VideoInfo) if f.name != "details")
+_NOT_JSON = ("details", "payload")
+_AUDIO_NAMES = tuple(f.name for f in fields(AudioInfo) if f.name not in _NOT_JSON)
+_VIDEO_NAMES = tuple(f.name for f in fields(VideoInfo) if f.name not in _NOT_JSON)
 _AUDIO_SET = frozenset(_AUDIO_NAMES)
 _VIDEO_SET = frozenset(_VIDEO_NAMES)
 
 
-def build(cls: type[AudioInfo] | type[VideoInfo], f: dict[str, Any]) -> Any:
-    """Make ``cls`` from a flat dict: known names become attributes, the rest ``details``."""
+def build(cls: type[AudioInfo] | type[VideoInfo], f: dict[str, Any], payload: bytes = b"") -> Any:
+    """Make ``cls`` from a flat dict: known names become attributes, the rest ``details``;
+    ``payload`` is the body the fields were read from."""
     known = _AUDIO_SET if cls is AudioInfo else _VIDEO_SET
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"payload": payload}
     details: dict[str, Any] = {}
     for key, value in f.items():
         if key in known:

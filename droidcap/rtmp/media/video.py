@@ -239,4 +239,4 @@ def parse_video(body: bytes | bytearray | memoryview, *, nal_length_size: int = 
             _legacy(data, f, nal_length_size)
     except (Truncated, IndexError, struct.error) as e:
         f["malformed"] = "body truncated" if isinstance(e, IndexError) else str(e)
-    return build(VideoInfo, f)
+    return build(VideoInfo, f, bytes(data))

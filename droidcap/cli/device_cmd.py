@@ -1,0 +1,324 @@
+"""``droidcap devices``, ``doctor``, ``record``, ``pull``, ``stop``: thin over :mod:`droidcap.device`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from droidcap.cli import app, fail
+from droidcap.errors import DroidcapError
+
+SerialOpt = Annotated[Optional[str], typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
+                      help="The device (default: $ANDROID_SERIAL, else the only one attached).")]
+AdbOpt = Annotated[Optional[str], typer.Option("--adb", metavar="HOST:PORT",
+                   help="The adb server (default: $ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037).")]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+class _Printer:
+    """What a person sees while recording: phases as lines, progress on one line (a tty) or a
+    line every few seconds (a log)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last_line = 0.0
+        self._open_line = False
+
+    def line(self, text: str) -> None:
+        if self._open_line:
+            sys.stderr.write("\n")
+            self._open_line = False
+        sys.stderr.write(f"droidcap: {text}\n")
+        sys.stderr.flush()
+
+    def status(self, text: str, *, every: float = 5.0) -> None:
+        if self.tty:
+            sys.stderr.write(f"\r\x1b[2K  {text}")
+            self._open_line = True
+            sys.stderr.flush()
+        elif time.monotonic() - self._last_line >= every:
+            self._last_line = time.monotonic()
+            sys.stderr.write(f"  {text}\n")
+            sys.stderr.flush()
+
+    def event(self, ev: Any) -> None:
+        from droidcap.device.live import LiveMilestone
+        from droidcap.device.record import CaptureProgress, Phase, TransferProgress, Warning
+
+        if isinstance(ev, Phase):
+            self.line(ev.text)
+        elif isinstance(ev, Warning):
+            self.line(f"warning: {ev.text}")
+        elif isinstance(ev, LiveMilestone):
+            self.line(f"[conn {ev.conn} +{ev.capture_time * 1000:.0f} ms] {ev.text}")
+        elif isinstance(ev, CaptureProgress):
+            packets = f", {ev.packets} packets" if ev.packets is not None else ""
+            self.status(f"{ev.elapsed:5.1f} s  {_size(ev.bytes)}{packets}")
+        elif isinstance(ev, TransferProgress):
+            pct = f" {100 * ev.done / ev.total:5.1f}%" if ev.total else ""
+            bar = ""
+            if ev.total:
+                filled = int(30 * ev.done / ev.total)
+                bar = " [" + "#" * filled + "." * (30 - filled) + "]"
+            done = bool(ev.total) and ev.done >= ev.total
+            self.status(f"{ev.what}{bar}{pct}  {_size(ev.done)}", every=0.0 if done else 2.0)
+
+    def close(self) -> None:
+        if self._open_line:
+            sys.stderr.write("\n")
+            self._open_line = False
+
+
+def _device(serial: Optional[str], adb: Optional[str]):  # noqa: ANN202 - typed in the library
+    from droidcap.device import Device
+
+    return Device.connect(serial, adb=adb)
+
+
+@app.command()
+def devices(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    adb: AdbOpt = None,
+) -> None:
+    """List attached devices with what recording needs: root, tcpdump, ABIs, free space."""
+    from droidcap.device import list_devices
+
+    try:
+        reports = list_devices(adb)
+    except DroidcapError as err:
+        raise fail(str(err), 1)
+    if json_out:
+        typer.echo(json.dumps([r.to_json() for r in reports], indent=1))
+        return
+    if not reports:
+        typer.echo("no devices attached (connect a phone with USB debugging on, or "
+                   "'droidcap virtual start')")
+        return
+    for r in reports:
+        if r.info is None:
+            typer.echo(f"{r.serial}  {r.state}: {r.problem}")
+            continue
+        i = r.info
+        free = _size(r.free_bytes) if r.free_bytes is not None else "?"
+        typer.echo(f"{r.serial}  {r.state}  {i.manufacturer} {i.model}  Android {i.release} "
+                   f"(SDK {i.sdk})  {','.join(i.abis)}  page {i.page_size}")
+        typer.echo(f"    root: {r.root or '?'}  tcpdump: {r.tcpdump}  SELinux: {i.selinux}  "
+                   f"free: {free}" + (f"  problem: {r.problem}" if r.problem else ""))
+
+
+@app.command()
+def doctor(
+    serial: SerialOpt = None,
+    adb: AdbOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    tcpdump: Annotated[str, typer.Option(help="ours or device.")] = "ours",
+) -> None:
+    """Check everything `record` depends on; exit 1 if anything FAILs."""
+    from droidcap.device.doctor import Status, run_checks
+    from droidcap.device.tcpdump import TcpdumpSource
+
+    checks = []
+    try:
+        for check in run_checks(serial, adb=adb, tcpdump=TcpdumpSource(tcpdump)):
+            checks.append(check)
+            if not json_out:
+                typer.echo(f"{check.status.value:<4}  {check.name}: {check.detail}"
+                           + (f"\n      fix: {check.fix}" if check.fix else ""))
+    except ValueError:
+        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}")
+    except DroidcapError as err:
+        raise fail(str(err), 1)
+    if json_out:
+        typer.echo(json.dumps([c.to_json() for c in checks], indent=1))
+    if any(c.status is Status.FAIL for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def record(
+    serial: SerialOpt = None,
+    adb: AdbOpt = None,
+    play: Annotated[Optional[str], typer.Option(help="Open this rtmp:// URL on the device once capturing.")] = None,
+    player: Annotated[Optional[str], typer.Option(help="The app that plays it: PKG or PKG/ACTIVITY.")] = None,
+    bpf: Annotated[Optional[str], typer.Option("--filter", help="Capture filter (default: tcp port 1935 and --play's port).")] = None,
+    interface: Annotated[str, typer.Option(help="Capture interface.")] = "any",
+    duration: Annotated[Optional[float], typer.Option(help="Stop after SECS (default: Ctrl-C).", min=0.1)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="NAME.pcap (default: droidcap-SERIAL-TIME.pcap).")] = None,
+    live: Annotated[bool, typer.Option(help="Stream the capture to the host while it runs and print RTMP milestones.")] = False,
+    keep_on_device: Annotated[bool, typer.Option(help="Leave the capture on the device after the verified pull.")] = False,
+    tcpdump: Annotated[str, typer.Option(help="ours (droidcap's static build) or device.")] = "ours",
+) -> None:
+    """Capture on a rooted device while it plays (or publishes) a stream; pull it verified."""
+    from droidcap.device.record import Recording, RecordOptions
+    from droidcap.device.tcpdump import TcpdumpSource
+
+    try:
+        source = TcpdumpSource(tcpdump)
+    except ValueError:
+        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}")
+    printer = _Printer()
+    options = RecordOptions(play=play, player=player, bpf=bpf, interface=interface,
+                            duration=duration, output=output, live=live,
+                            keep_on_device=keep_on_device, tcpdump=source,
+                            command_line=tuple(["droidcap", *sys.argv[1:]]))
+    stop, abort = threading.Event(), threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.is_set():
+            abort.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    rec = None
+    try:
+        dev = _device(serial, adb)
+        rec = Recording(dev, options, printer.event)
+        rec.start()
+        if stop.is_set():
+            reason = "interrupted"
+        else:
+            if duration is None:
+                printer.line("press Ctrl-C to stop")
+            reason = rec.wait(stop)
+        printer.close()
+        printer.line(f"stopping ({reason}); Ctrl-C again leaves the capture on the device")
+        counts, how = rec.stop_capture()
+        if abort.is_set():
+            raise KeyboardInterrupt
+        result = rec.collect(reason, counts, how, interrupt=abort)
+    except KeyboardInterrupt:
+        printer.close()
+        if rec is not None and rec.pid is not None:
+            try:
+                rec.stop_capture()
+            except DroidcapError:
+                pass
+            rec.abandon_live_copy()
+            raise fail(f"interrupted: the capture stays on the device; recover it with "
+                       f"'{rec.recovery_hint()}'", 130)
+        raise fail("interrupted before the capture started; nothing was left on the device", 130)
+    except DroidcapError as err:
+        printer.close()
+        if rec is not None and rec.pid is not None:
+            try:
+                rec.stop_capture()
+                rec.abandon_live_copy()
+                hint = f"; the capture stays on the device: '{rec.recovery_hint()}'"
+            except DroidcapError:
+                hint = f"; tcpdump may still run on the device: 'droidcap stop -s {rec.device.serial} --all'"
+        else:
+            hint = ""
+        raise fail(f"{err}{hint}", 1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    printer.close()
+    c = result.counts
+    counts_text = (f"; tcpdump: {c.captured} captured, {c.received} received by filter, "
+                   f"{c.dropped} dropped by kernel" if c else "")
+    typer.echo(f"{result.pcap} ({_size(result.pulled.size)}, SHA-256 {result.pulled.sha256[:16]}… "
+               f"verified){counts_text}")
+    typer.echo(f"{result.metadata}")
+
+
+def _transfer_progress(printer: _Printer, what: str):  # noqa: ANN202
+    def report(done: int, total: int) -> None:
+        from droidcap.device.record import TransferProgress
+
+        printer.event(TransferProgress(what=what, done=done, total=total))
+    return report
+
+
+@app.command()
+def pull(
+    remote: Annotated[Optional[list[str]], typer.Argument(help="Capture names, or absolute device paths.")] = None,
+    serial: SerialOpt = None,
+    adb: AdbOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every capture droidcap left on the device.")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="Only list droidcap's captures on the device.")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to pull into.")] = Path("."),
+    keep_on_device: Annotated[bool, typer.Option(help="Do not delete captures after the verified pull.")] = False,
+) -> None:
+    """Pull captures from the device, verified by size and SHA-256 (stopping them if running)."""
+    from droidcap.device import recover
+
+    if not output.is_dir():
+        raise fail(f"--output {output} is not a directory")
+    printer = _Printer()
+    try:
+        dev = _device(serial, adb)
+        if list_ or (not remote and not all_):
+            items = recover.listing(dev)
+            if not items:
+                typer.echo(f"no droidcap captures on {dev.serial}")
+            for item in items:
+                size = _size(item.size) if item.size is not None else "no file"
+                typer.echo(f"{item.name}  {size}  {'RUNNING' if item.running else 'stopped'}  {item.device_path}")
+            if not list_ and items:
+                typer.echo("pull them with --all, or name them", err=True)
+            return
+        names = [r for r in (remote or []) if not r.startswith("/")]
+        paths = [r for r in (remote or []) if r.startswith("/")]
+        done = 0
+        for cap in recover.select(dev, names, all_=all_):
+            pulled = recover.pull_capture(dev, cap, output, keep_on_device=keep_on_device,
+                                          progress=_transfer_progress(printer, f"pulling {cap.name}"))
+            printer.close()
+            typer.echo(f"{pulled.path} ({_size(pulled.size)}, SHA-256 verified"
+                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "") + ")")
+            done += 1
+        for path in paths:
+            pulled = recover.pull_paths(dev, path, output,
+                                        progress=_transfer_progress(printer, f"pulling {path}"))
+            printer.close()
+            typer.echo(f"{pulled.path} ({_size(pulled.size)}, SHA-256 verified)")
+            done += 1
+        if not done:
+            typer.echo(f"no droidcap captures on {dev.serial}")
+    except DroidcapError as err:
+        printer.close()
+        raise fail(str(err), 1)
+
+
+@app.command()
+def stop(
+    serial: SerialOpt = None,
+    adb: AdbOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also pull captures that already stopped.")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to pull into.")] = Path("."),
+) -> None:
+    """Stop the captures droidcap started on the device (e.g. after record was killed) and pull them."""
+    from droidcap.device import recover
+
+    if not output.is_dir():
+        raise fail(f"--output {output} is not a directory")
+    printer = _Printer()
+    try:
+        dev = _device(serial, adb)
+        items = [i for i in recover.listing(dev) if i.running or all_]
+        if not items:
+            typer.echo(f"no running droidcap capture on {dev.serial}")
+            return
+        for item in items:
+            from droidcap.device.captures import DeviceCapture
+
+            pulled = recover.pull_capture(dev, DeviceCapture(name=item.name), output,
+                                          progress=_transfer_progress(printer, f"pulling {item.name}"))
+            printer.close()
+            typer.echo(f"stopped {item.name}: {pulled.path} ({_size(pulled.size)}, SHA-256 verified)")
+    except DroidcapError as err:
+        printer.close()
+        raise fail(str(err), 1)
