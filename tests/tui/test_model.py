@@ -59,3 +59,21 @@ def test_export_json_document_carries_the_connection_summary() -> None:
     doc = json.loads(index.export(rows, "json", conn=1))
     assert len(doc["events"]) == len(rows) and doc["connection"]["role"] == "player"
     assert doc["events"][0] == index.record(rows[0])
+
+
+def test_every_row_of_every_committed_capture_has_text_and_a_record() -> None:
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    captures = sorted((data / "captures").glob("*.pcap")) + [data / "wireshark_rtmp_sample.cap"]
+    assert len(captures) >= 10
+    for path in captures:
+        index = CaptureIndex()
+        index.add(iter_items(path))
+        assert index.connections, path
+        for row in range(len(index)):
+            assert row_text(index.items[row]), (path, row)
+            index.search_text(row)
+            assert index.record(row)["frame"] == index.frames[row]
+        folded = View(index, RowFilter(collapse_media=True))
+        assert all(folded.position_of(r) < len(folded) for r in range(0, len(index), 97))

@@ -186,6 +186,8 @@ class MessageList(ScrollView, can_focus=True):
             label, flags = "media…", flags & ~KEYFRAME | (UNCERTAIN if run.uncertain else 0)
         if flags & UNCERTAIN:
             text = "(uncertain) " + text
+        if getattr(ev, "aggregate", False):
+            text = "└ " + text  # a sub-message, under the aggregate (type 22) it came in
         style = (_PROBLEM if flags & PROBLEM else _UNCERTAIN if flags & UNCERTAIN
                  else _KEY if flags & KEYFRAME else _COMMAND if flags & COMMAND
                  else _HANDSHAKE if flags & HANDSHAKE else _MEDIA if flags & MEDIA else Style())
