@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from droidcap.errors import DroidcapError
 HANDSHAKE_BYTES = 1 + 1536 + 1536  # C0+C1+C2 (or S0+S1+S2) before the first chunk
 MAX_BYTES = 64 * 1024 * 1024  # a message bigger than this is not copied for the hex
 CHECKPOINT_EVERY = 1024  # records between two known file offsets
+RECENT = 256  # messages a cursor keeps behind it
 _SCAN_BLOCK = 8 * 1024 * 1024
 
 
@@ -66,9 +69,15 @@ class MessageBytes:
 
     data: bytes
     chunks: tuple[Chunk, ...]
+    csid: int
     type_id: int
     length: int
     timestamp: int
+    frame: int  # the capture record its last byte arrived in
+
+    def is_(self, t: Target) -> bool:
+        return (self.csid == t.csid and self.type_id == t.type_id and self.length == t.length
+                and self.timestamp == t.timestamp and self.frame == t.frame)
 
 
 @dataclass(slots=True)
@@ -100,10 +109,9 @@ class Target:
 
 class ChunkWalker:
     """Feed one direction's bytes (after the handshake) in order; :meth:`walk` returns the
-    target's bytes once its last chunk has been read."""
+    messages whose last chunk has been read since the last call."""
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def __init__(self) -> None:
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
         self._marks: list[tuple[int, int]] = []  # (stream end offset, frame) per fed record
@@ -118,12 +126,12 @@ class ChunkWalker:
         return tuple(f for i, (e, f) in enumerate(self._marks)
                      if e > start and (i == 0 or self._marks[i - 1][0] < end))
 
-    def walk(self) -> MessageBytes | None:
+    def walk(self) -> list[MessageBytes]:
         buf = self._buf
         p = 0
         n = len(buf)
-        found: MessageBytes | None = None
-        while found is None:
+        found: list[MessageBytes] = []
+        while True:
             if p >= n:
                 break
             b0 = buf[p]
@@ -191,15 +199,14 @@ class ChunkWalker:
             st.received += take
             p = end
             if st.received >= length:
-                found = self._complete(csid, st)
+                found.append(self._complete(csid, st))
         del buf[:p]
         self._base += p
         while len(self._marks) > 1 and self._marks[0][0] <= self._base:
             self._marks.pop(0)
         return found
 
-    def _complete(self, csid: int, st: _Stream) -> MessageBytes | None:
-        t = self.target
+    def _complete(self, csid: int, st: _Stream) -> MessageBytes:
         raw, chunks = bytes(st.raw), tuple(st.chunks)
         st.received, st.raw, st.chunks = 0, bytearray(), []
         body = b"".join(raw[c.start + c.header_size:c.end] for c in chunks)
@@ -210,13 +217,8 @@ class ChunkWalker:
             if aborted is not None:
                 aborted.received, aborted.raw, aborted.chunks = 0, bytearray(), []
         last_frame = chunks[-1].frames[-1] if chunks and chunks[-1].frames else 0
-        if (csid == t.csid and st.type_id == t.type_id and st.length == t.length
-                and st.timestamp == t.timestamp and last_frame == t.frame):
-            return MessageBytes(data=raw, chunks=chunks, type_id=st.type_id, length=st.length,
-                                timestamp=st.timestamp)
-        if last_frame > t.frame:
-            raise Unavailable("the message was not found where the decoder reported it")
-        return None
+        return MessageBytes(data=raw, chunks=chunks, csid=csid, type_id=st.type_id, length=st.length,
+                            timestamp=st.timestamp, frame=last_frame)
 
 
 class RecordCheckpoints:
@@ -286,56 +288,139 @@ class _Tail(io.RawIOBase):
         super().close()
 
 
-def message_bytes(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
-                  rtmp_dir: Direction, target: Target,
-                  checkpoints: RecordCheckpoints | None = None) -> MessageBytes:
-    """Re-read ``path`` and return the chunks of ``target`` in direction ``rtmp_dir`` of the
-    connection between ``client`` (its RTMP client) and ``server`` that opened at
-    ``opened_frame``; with ``checkpoints``, from the last one before that frame."""
-    if checkpoints is None:
-        return _walk(iter_flow_events(path), client=client, server=server, opened_frame=opened_frame,
-                     rtmp_dir=rtmp_dir, target=target, frame_base=0)
-    first, offset = checkpoints.before(opened_frame)
-    with _Tail(path, checkpoints.header, offset) as tail:
-        return _walk(iter_flow_events(io.BufferedReader(tail)), client=client, server=server,
-                     opened_frame=opened_frame, rtmp_dir=rtmp_dir, target=target, frame_base=first - 1)
+class MessageCursor:
+    """A walk over one connection direction that can go on: looking up the next message after the
+    last one found continues from where the walk stopped instead of re-reading the connection
+    (stepping through a long connection costs each message's own bytes).  The last
+    :data:`RECENT` messages are kept, so stepping back a little costs nothing either."""
 
+    def __init__(self, events: Iterator[object], *, client: tuple[str, int], server: tuple[str, int],
+                 opened_frame: int, rtmp_dir: Direction, frame_base: int,
+                 close: Callable[[], None] = lambda: None) -> None:
+        self._events = events
+        self._client, self._ends = client, {client, server}
+        self._opened_frame, self._rtmp_dir, self._frame_base = opened_frame, rtmp_dir, frame_base
+        self._close = close
+        self._walker = ChunkWalker()
+        self._flow: int | None = None
+        self._tcp_dir: Direction | None = None
+        self._skip = HANDSHAKE_BYTES
+        self.recent: deque[MessageBytes] = deque(maxlen=RECENT)
+        self.frame = 0  # the last record of this direction read
+        self._broken: str | None = None  # a gap or the end: nothing more can be found
 
-def _walk(events: Iterable[object], *, client: tuple[str, int], server: tuple[str, int],
-          opened_frame: int, rtmp_dir: Direction, target: Target, frame_base: int) -> MessageBytes:
-    walker = ChunkWalker(target)
-    flow: int | None = None
-    tcp_dir: Direction | None = None
-    skip = HANDSHAKE_BYTES
-    ends = {client, server}
-    for ev in events:
+    def behind(self, target: Target) -> bool:
+        """True if ``target`` lies before this walk and was not kept: start a new one."""
+        oldest = self.recent[0].frame if self.recent else self.frame + 1
+        return target.frame < oldest and not any(m.is_(target) for m in self.recent)
+
+    def find(self, target: Target) -> MessageBytes:
+        for kept in reversed(self.recent):
+            if kept.is_(target):
+                return kept
+        if self._broken is not None:
+            raise Unavailable(self._broken)
+        for ev in self._events:
+            done = self._take(ev)
+            self.recent.extend(done)  # all of them: the next lookup may want one after the target
+            for message in done:
+                if message.is_(target):
+                    return message
+            if any(message.frame > target.frame for message in done):
+                raise Unavailable("the message was not found where the decoder reported it")
+            if self._broken is not None:
+                raise Unavailable(self._broken)
+            if self.frame > target.frame + 1:
+                break
+        raise Unavailable("the message's chunks were not found in the capture")
+
+    def _take(self, ev: object) -> list[MessageBytes]:
         kind = type(ev)
         if kind is FlowOpened:
             assert isinstance(ev, FlowOpened)
-            if flow is None and {ev.client, ev.server} == ends and ev.frame + frame_base == opened_frame:
-                flow = ev.flow
-                swapped = ev.client != client
-                tcp_dir = rtmp_dir.reverse if swapped else rtmp_dir
-            continue
-        if flow is None or getattr(ev, "flow", None) != flow or getattr(ev, "dir", None) is not tcp_dir:
-            continue
+            if (self._flow is None and {ev.client, ev.server} == self._ends
+                    and ev.frame + self._frame_base == self._opened_frame):
+                self._flow = ev.flow
+                swapped = ev.client != self._client
+                self._tcp_dir = self._rtmp_dir.reverse if swapped else self._rtmp_dir
+            return []
+        if self._flow is None or getattr(ev, "flow", None) != self._flow \
+                or getattr(ev, "dir", None) is not self._tcp_dir:
+            return []
         if kind is StreamData:
             assert isinstance(ev, StreamData)
             data = ev.data
-            frame = ev.frame + frame_base
-            if frame > target.frame + 1:
-                break
-            if skip:
-                cut = min(skip, len(data))
-                skip -= cut
+            self.frame = frame = ev.frame + self._frame_base
+            if self._skip:
+                cut = min(self._skip, len(data))
+                self._skip -= cut
                 data = data[cut:]
             if data:
-                walker.feed(data, frame)
-                found = walker.walk()
-                if found is not None:
-                    return found
+                self._walker.feed(data, frame)
+                return self._walker.walk()
         elif kind is StreamGap:
-            raise Unavailable("a gap in the capture comes before this message in its direction")
+            self._broken = "a gap in the capture comes before this message in its direction"
         elif kind is StreamEnd:
-            break
-    raise Unavailable("the message's chunks were not found in the capture")
+            self._broken = "the message's chunks were not found in the capture"
+        return []
+
+    def close(self) -> None:
+        self._close()
+
+
+def open_cursor(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
+                rtmp_dir: Direction, checkpoints: RecordCheckpoints | None = None) -> MessageCursor:
+    """A :class:`MessageCursor` over direction ``rtmp_dir`` of the connection between ``client``
+    (its RTMP client) and ``server`` that opened at ``opened_frame``; with ``checkpoints`` the
+    file is read from the last one before that frame."""
+    if checkpoints is None:
+        return MessageCursor(iter_flow_events(path), client=client, server=server,
+                             opened_frame=opened_frame, rtmp_dir=rtmp_dir, frame_base=0)
+    first, offset = checkpoints.before(opened_frame)
+    tail = _Tail(path, checkpoints.header, offset)
+    return MessageCursor(iter_flow_events(io.BufferedReader(tail)), client=client, server=server,
+                         opened_frame=opened_frame, rtmp_dir=rtmp_dir, frame_base=first - 1,
+                         close=tail.close)
+
+
+def message_bytes(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
+                  rtmp_dir: Direction, target: Target,
+                  checkpoints: RecordCheckpoints | None = None) -> MessageBytes:
+    """The chunks of ``target`` (a one-off :func:`open_cursor` lookup)."""
+    cursor = open_cursor(path, client=client, server=server, opened_frame=opened_frame,
+                         rtmp_dir=rtmp_dir, checkpoints=checkpoints)
+    try:
+        return cursor.find(target)
+    finally:
+        cursor.close()
+
+
+class CursorCache:
+    """The last few :class:`MessageCursor` s, one per connection direction, behind one lock
+    (hex workers are threads; a cursor is walked by one at a time)."""
+
+    def __init__(self, path: Path, checkpoints: Callable[[], RecordCheckpoints | None], size: int = 4) -> None:
+        self._path, self._checkpoints, self._size = path, checkpoints, size
+        self._cursors: OrderedDict[tuple[object, ...], MessageCursor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def find(self, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
+             rtmp_dir: Direction, target: Target) -> MessageBytes:
+        key = (client, server, opened_frame, rtmp_dir)
+        with self._lock:
+            cursor = self._cursors.pop(key, None)
+            if cursor is None or cursor.behind(target):
+                if cursor is not None:
+                    cursor.close()
+                cursor = open_cursor(self._path, client=client, server=server, opened_frame=opened_frame,
+                                     rtmp_dir=rtmp_dir, checkpoints=self._checkpoints())
+            self._cursors[key] = cursor
+            while len(self._cursors) > self._size:
+                self._cursors.popitem(last=False)[1].close()
+            return cursor.find(target)
+
+    def close(self) -> None:
+        with self._lock:
+            for cursor in self._cursors.values():
+                cursor.close()
+            self._cursors.clear()

@@ -76,3 +76,24 @@ def test_pcapng_has_no_checkpoints(tmp_path: Path) -> None:
     ng = tmp_path / "x.pcapng"
     ng.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(24))
     assert RecordCheckpoints.build(ng) is None
+
+
+def test_a_cursor_steps_forward_and_back_with_the_same_bytes_as_one_off_walks() -> None:
+    path = CAPTURES / "nginx_ffmpeg_players.pcap"
+    index = _index(path)
+    cache = chunkmap.CursorCache(path, lambda: RecordCheckpoints.build(path))
+    rows = [r for r, it in enumerate(index.items) if type(it.event) is Message]
+    order = rows[:300:3] + rows[30:0:-7] + rows[-40:]  # forward, back past what is kept, the end
+    try:
+        for row in order:
+            item = index.items[row]
+            ev = item.event
+            assert isinstance(ev, Message)
+            c = item.connection
+            got = cache.find(client=c.client, server=c.server, opened_frame=c.opened_frame,
+                             rtmp_dir=item.dir, target=Target(csid=ev.csid, type_id=ev.type_id,
+                                                              length=ev.length, timestamp=ev.timestamp,
+                                                              frame=ev.frame))
+            assert got == _bytes(path, index, row)
+    finally:
+        cache.close()

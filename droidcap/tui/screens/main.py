@@ -7,7 +7,6 @@ Backspace goes back.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -23,7 +22,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
 
 from droidcap.capture.events import Direction
 from droidcap.rtmp.events import Message
-from droidcap.tui.chunkmap import MessageBytes, RecordCheckpoints, Target, Unavailable, message_bytes
+from droidcap.tui.chunkmap import CursorCache, MessageBytes, RecordCheckpoints, Target, Unavailable
 from droidcap.tui.feed import Batch, CaptureSource
 from droidcap.tui.model import (
     COMMAND,
@@ -111,7 +110,8 @@ class MainScreen(Screen[None]):
         self.first_screen: float | None = None
         self._record_checkpoints: RecordCheckpoints | None = None
         self._checkpoints_scanned = False
-        self._checkpoints_lock = threading.Lock()
+        # walks of the capture for the Hex pane, resumed when stepping forward
+        self._cursors = None if source.path is None else CursorCache(Path(source.path), self._checkpoints)
         self._tables_drawn = 0.0
         self._rows_drawn = 0.0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
@@ -239,31 +239,34 @@ class MainScreen(Screen[None]):
         """Re-read the capture for this message's chunks (a thread: it may take a while)."""
         item = self.index.items[row]
         ev = item.event
-        assert isinstance(ev, Message) and self.source.path is not None
+        assert isinstance(ev, Message) and self._cursors is not None
         c = item.connection
         result: MessageBytes | str
         if not c.handshake_seen:
             result = "(chunk bytes: the capture starts mid-connection, chunk framing is inferred)"
         else:
             try:
-                result = message_bytes(Path(self.source.path), client=c.client, server=c.server,
-                                       opened_frame=c.opened_frame, rtmp_dir=item.dir,
-                                       checkpoints=self._checkpoints(),
-                                       target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
-                                                     timestamp=ev.timestamp, frame=ev.frame))
+                result = self._cursors.find(
+                    client=c.client, server=c.server, opened_frame=c.opened_frame, rtmp_dir=item.dir,
+                    target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
+                                  timestamp=ev.timestamp, frame=ev.frame))
             except Unavailable as err:
                 result = f"(chunk bytes unavailable: {err})"
         self.app.call_from_thread(self._hex_loaded, row, result)
 
     def _checkpoints(self) -> RecordCheckpoints | None:
-        """Record offsets of the capture file, scanned once (not while it may still grow)."""
+        """Record offsets of the capture file, scanned once (not while it may still grow);
+        called by the cursor cache under its lock."""
         if self.source.follow or self.source.path is None:
             return None
-        with self._checkpoints_lock:  # hex workers are threads; the first one scans
-            if not self._checkpoints_scanned:
-                self._record_checkpoints = RecordCheckpoints.build(Path(self.source.path))
-                self._checkpoints_scanned = True
+        if not self._checkpoints_scanned:
+            self._record_checkpoints = RecordCheckpoints.build(Path(self.source.path))
+            self._checkpoints_scanned = True
         return self._record_checkpoints
+
+    def on_unmount(self) -> None:
+        if self._cursors is not None:
+            self._cursors.close()
 
     def _hex_loaded(self, row: int, result: MessageBytes | str) -> None:
         self._hex_cache[row] = result
