@@ -62,17 +62,34 @@ async def main():
                 if type(index.items[r].event) is Message and not index.items[r].event.aggregate]
         from droidcap.tui.widgets.details import DetailsTree
         tree = screen.query_one(DetailsTree)
-        for name, row in (("hex_end_first_s", last[0]), ("hex_end_s", last[40])):
+        async def show(row):
+            # select a row; seconds until its Details tree, and until its Hex, are drawn
             start = time.monotonic()
             screen._go_row(row)
             label = f"frame {index.frames[row]} "
             while not str(tree.root.label).startswith(label):
                 await pilot.pause(0.001)
-            out[name.replace("hex", "tree")] = time.monotonic() - start
-            # the Hex pane shows this row's bytes once its worker has re-read them
+            tree_s = time.monotonic() - start
             while hexview.raw is None or hexview.raw is not screen._hex_cache.get(row):
                 await pilot.pause(0.002)
-            out[name] = time.monotonic() - start
+            return tree_s, time.monotonic() - start
+
+        def key(r):
+            return index.conns[r], index.items[r].dir
+
+        out["tree_last_s"], out["hex_last_s"] = await show(last[0])  # includes the record scan
+        # a cold walk: the last message of another connection direction
+        other = next(r for r in last if key(r) != key(last[0]))
+        out["tree_other_s"], out["hex_other_s"] = await show(other)
+        # stepping: earlier messages of that direction, then forward again through them
+        same = [r for r in last if key(r) == key(other)][:12][::-1]
+        earlier, steps = same[0], []
+        await show(earlier)
+        for r in same[1:]:
+            steps.append((await show(r))[1])
+        steps.sort()
+        out["hex_step_median_s"] = steps[len(steps) // 2]
+        out["hex_step_max_s"] = steps[-1]
     print(json.dumps(out))
 
 asyncio.run(main())
@@ -174,11 +191,13 @@ def main() -> None:
             print(f"inspect: whole index               {tui['index_s']:7.2f} s "
                   f"({tui['rows']:,} rows, {tui['connections']} connections) = "
                   f"{tui['index_s'] / decode.seconds:.2f}x decode's time")
-            print(f"inspect: details tree, last message {1000 * tui['tree_end_first_s']:6.0f} ms; "
-                  f"near the end {1000 * tui['tree_end_s']:.0f} ms")
-            print(f"inspect: hex, last message         {1000 * tui['hex_end_first_s']:7.0f} ms "
-                  f"(the first includes the one-time record scan)")
-            print(f"inspect: hex, 40 messages earlier  {1000 * tui['hex_end_s']:7.0f} ms")
+            print(f"inspect: details tree              {1000 * tui['tree_last_s']:7.0f} ms (last message), "
+                  f"{1000 * tui['tree_other_s']:.0f} ms (another connection's)")
+            print(f"inspect: hex, last message         {1000 * tui['hex_last_s']:7.0f} ms "
+                  "(includes the one-time record scan)")
+            print(f"inspect: hex, another connection's {1000 * tui['hex_other_s']:7.0f} ms (a new walk)")
+            print(f"inspect: hex, stepping             {1000 * tui['hex_step_median_s']:7.0f} ms median, "
+                  f"{1000 * tui['hex_step_max_s']:.0f} ms max")
             print(f"inspect: peak memory               {peak:7.1f} MB")
         finally:
             if not args.keep:

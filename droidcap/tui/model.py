@@ -220,6 +220,14 @@ class Bitrate:
             self.problems.add(b)
 
 
+def _without_payload(item: DecodedEvent, msg: Message) -> DecodedEvent:
+    """The event with its media body's bytes dropped: the index keeps every row for the whole
+    capture, and a gigabyte of video must not stay in memory with it (the fields stay; the Hex
+    pane re-reads the bytes from the file)."""
+    body = replace(msg.body, payload=b"")  # type: ignore[type-var]
+    return DecodedEvent(connection=item.connection, dir=item.dir, event=replace(msg, body=body))
+
+
 class CaptureIndex:
     """Every decoded event of a capture in order, with per-row flags, connections and summaries."""
 
@@ -252,6 +260,9 @@ class CaptureIndex:
             if kind is DecodedEvent:
                 assert isinstance(item, DecodedEvent)
                 ev = item.event
+                if type(ev) is Message and getattr(ev.body, "payload", None):
+                    item = _without_payload(item, ev)
+                    ev = item.event
                 row = len(self.items)
                 flags = flags_of(ev)
                 conn = item.connection.conn

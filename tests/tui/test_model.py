@@ -6,6 +6,7 @@ import json
 
 from droidcap.capture.events import Direction
 from droidcap.decode import iter_item_batches, iter_items
+from droidcap.rtmp.events import Message
 from droidcap.tui.app import EMBEDDED_CAPTURE
 from droidcap.tui.model import COMMAND, HANDSHAKE, KEYFRAME, MEDIA, CaptureIndex, RowFilter, View, row_text
 
@@ -77,3 +78,10 @@ def test_every_row_of_every_committed_capture_has_text_and_a_record() -> None:
             assert index.record(row)["frame"] == index.frames[row]
         folded = View(index, RowFilter(collapse_media=True))
         assert all(folded.position_of(r) < len(folded) for r in range(0, len(index), 97))
+
+
+def test_the_index_keeps_fields_not_media_bytes() -> None:
+    index = _index()
+    media = [it.event for it in index.items if isinstance(it.event, Message) and it.event.type_id in (8, 9)]
+    assert media and all(getattr(ev.body, "payload", b"") == b"" for ev in media)
+    assert any(ev.body.json_fields().get("data_size") for ev in media)  # the fields are all there

@@ -8,6 +8,9 @@ from droidcap.session import endpoint_text
 from droidcap.tui.model import CaptureIndex, outcome_text, problem_text
 
 
+COLUMNS = ("#", "client → server", "role", "app/stream", "outcome", "msgs", "problems")
+
+
 class ConnectionsPane(DataTable[str]):
     """Rebuilt when the index has new summaries (there are few connections; rows are cheap)."""
 
@@ -17,7 +20,7 @@ class ConnectionsPane(DataTable[str]):
         self._shown: list[tuple[object, ...]] = []
 
     def on_mount(self) -> None:
-        self.add_columns("#", "client → server", "role", "app/stream", "outcome", "msgs", "problems")
+        self.add_columns(*COLUMNS)
 
     def refresh_rows(self) -> None:
         index = self.index
@@ -40,7 +43,9 @@ class ConnectionsPane(DataTable[str]):
         if rows == self._shown:
             return
         cursor = self.cursor_row
-        self.clear()
+        # columns too: their widths only ever grow, and must fit these rows, not earlier ones
+        self.clear(columns=True)
+        self.add_columns(*COLUMNS)
         for r in rows:
             self.add_row(*(str(v) for v in r))
         self._shown = rows
