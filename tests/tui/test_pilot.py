@@ -312,3 +312,24 @@ async def test_truncated_capture_opens_with_a_note(tmp_path: Path) -> None:
         assert 0 < len(screen.index) < 634
         status = str(screen.query_one("#status").render())
         assert "truncated" in status and "1053" in status
+
+
+async def test_timeline_click_jumps_and_ladder_follows_the_selection() -> None:
+    from droidcap.tui.widgets.ladder import LadderPane
+    from droidcap.tui.widgets.timeline import LABEL, TimelinePane
+
+    app = create_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await indexed(pilot)
+        screen = main(pilot)
+        await pilot.press("6", "t")  # conn 0's first keyframe, then the timeline of conn 0
+        timeline = pilot.app.screen.query_one(TimelinePane)
+        assert timeline.conn == 0 and "video" in str(timeline.render())
+        await pilot.click(TimelinePane, offset=(1 + LABEL + 10, 2))  # a column 2.5 s in
+        row = screen.rows_list.row
+        assert row is not None and screen.index.conns[row] == 0
+        assert 2.4 <= screen.index.relative_time(row) <= 2.9
+        await pilot.press("3", "l")
+        ladder = pilot.app.screen.query_one(LadderPane)
+        assert ladder.row == screen.rows_list.row
+        assert "createStream #4" in str(ladder.render()) and "─▶│" in str(ladder.render())
