@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from decode import DROIDCAP, OUT, grow_capture, make_capture, measure
+from decode import DROIDCAP, OUT, grow_capture, make_capture, measure  # noqa: E402
 
 CHILD_BIG = r"""
 import asyncio, json, sys, time
@@ -139,7 +139,8 @@ async def main():
                 assert lst.cursor == len(lst.view) - 1  # the list follows the end
                 lat.append(time.monotonic() - written)
     lat.sort()
-    print(json.dumps({"writes_with_new_rows": len(lat), "writes_held": len(held), "median_ms": 1000 * lat[len(lat) // 2],
+    print(json.dumps({"writes_with_new_rows": len(lat), "writes_held": len(held),
+                      "median_ms": 1000 * lat[len(lat) // 2],
                       "p95_ms": 1000 * lat[int(len(lat) * 0.95)], "max_ms": 1000 * lat[-1]}))
 
 asyncio.run(main())
@@ -183,7 +184,7 @@ def main() -> None:
             copies = grow_capture(base, big, int(args.big_gb * 1e9))
             size_gb = big.stat().st_size / 1e9
             print(f"capture: {big} ({size_gb:.2f} GB, {copies} copies of {base.name})")
-            decode = measure("droidcap decode", DROIDCAP + ["decode", str(big), "--format", "ndjson"])
+            decode = measure("droidcap decode", [*DROIDCAP, "decode", str(big), "--format", "ndjson"])
             tui, peak = run_measured(CHILD_BIG, str(big))
             print(f"droidcap decode --format ndjson:   {decode.seconds:7.2f} s, peak {decode.peak_mb:6.1f} MB")
             print(f"inspect: screen up (indexing…)     {tui['screen_up_s']:7.3f} s")

@@ -29,12 +29,12 @@ def run_demo(out_dir: Path, *, duration: float = 10.0, profile: str = "magisk",
         raise DeviceError("the demo's virtual device needs root on this machine (mount "
                           "namespaces); run it as root, or try 'droidcap demo --offline'")
     from droidcap.rtmplab.nginx import NginxRtmp
+    from droidcap.rtmplab.ports import free_port
     from droidcap.rtmplab.procs import ProcessRegistry
     from droidcap.rtmplab.publishers import PublisherSpec, start_ffmpeg_publisher
     from droidcap.virtual import adb_host
     from droidcap.virtual.daemon import VirtualDevice
     from droidcap.virtual.profile import load_profile
-    from droidcap.rtmplab.ports import free_port
 
     adb = adb_host.adb_executable()
     port = free_port()

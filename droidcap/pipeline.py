@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from droidcap.capture.events import (
     CaptureNote,
@@ -57,6 +58,7 @@ class Connection:
     opened_time: float  # time of the SYN, or of the first captured segment
     opened_frame: int
     handshake_seen: bool  # False: the capture starts mid-connection
+    outer: tuple[str, ...] = ()  # encapsulations around its packets (tunnels), outermost first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +85,7 @@ class ConnectionEnded:
 PipelineItem = ConnectionFound | DecodedEvent | ConnectionEnded | CaptureNote
 
 _C2S = Direction.C2S
+Role = Literal["client", "server"]
 
 
 @dataclass(slots=True)
@@ -181,16 +184,17 @@ class RtmpExtractor:
     def _feed_other(
         self, event: FlowOpened | StreamData | StreamGap | StreamEnd | CaptureNote
     ) -> list[PipelineItem]:
-        """Every event but data of a recognised connection."""
-        if type(event) is StreamData:
+        """Every event but data of a recognised connection (off the hot path: isinstance, which
+        the type checker follows both ways)."""
+        if isinstance(event, StreamData):
             if event.flow in self._rejected:
                 return []
             return self._hold(event)
-        if type(event) is FlowOpened:
+        if isinstance(event, FlowOpened):
             self._pending[event.flow] = _Pending(opened=event)
             self._count_endpoints(event)
             return self._decide_oldest()
-        if type(event) is CaptureNote:
+        if isinstance(event, CaptureNote):
             return [event]
         live = self._live.get(event.flow)
         if live is not None:
@@ -294,11 +298,12 @@ class RtmpExtractor:
             syn_seen=opened.syn_seen,
             opened_time=opened.time,
             opened_frame=opened.frame,
-            handshake_seen=verdict.handshake,
+            handshake_seen=bool(verdict.handshake),
+            outer=opened.outer,
         )
         self._connections += 1
         # The TCP client's bytes are the RTMP client's unless the roles are swapped.
-        roles = ("server", "client") if swapped else ("client", "server")
+        roles: tuple[Role, Role] = ("server", "client") if swapped else ("client", "server")
         c2s, s2c = (
             RtmpDecoder(
                 role=role,
@@ -319,10 +324,10 @@ class RtmpExtractor:
 
     def _apply(self, live: _Live, event: StreamData | StreamGap | StreamEnd) -> list[PipelineItem]:
         decoder = live.decoder(event.dir)
-        if type(event) is StreamData:
+        if isinstance(event, StreamData):
             decoder.receive_data(event.data, frame=event.frame, time=event.time)
             return self._drain(live, event.dir, decoder)
-        if type(event) is StreamGap:
+        if isinstance(event, StreamGap):
             decoder.receive_gap(event.size, frame=event.frame, time=event.time)
             return self._drain(live, event.dir, decoder)
         decoder.receive_eof()

@@ -49,6 +49,12 @@ CONNECT_FIELDS = ("app", "tcUrl", "flashVer", "swfUrl", "pageUrl", "type", "obje
                   "audioCodecs", "videoCodecs", "capabilities", "fpad")
 
 
+# How a direction's TCP stream ended (capture.events.StreamEnd.reason).  Only the connection's
+# own FIN or RST closes it; "eof" (the capture stopped first) and "evicted" (too many flows open
+# at once) say when droidcap stopped looking, not anything the connection did.
+CLOSING_REASONS = frozenset({"fin", "rst"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Milestone:
     name: str
@@ -151,16 +157,44 @@ class ConnectionSummary:
     uncertain: int
     dropped: int  # list entries dropped past LIST_CAP
     first_time: float
-    last_time: float
+    last_time: float  # the connection's own last activity (see ``last_frame``)
+    last_frame: int
+    ends: dict[str, str | None]  # dir → how its TCP stream ended: CLOSING_REASONS, "eof", "evicted"
+    outer: tuple[str, ...] = ()  # the tunnels its packets travelled in, outermost first
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
+
+    @property
+    def state(self) -> str:
+        """``closed`` (both directions ended by FIN/RST), ``half_closed`` (one did, the other
+        was still open when the capture ended), ``open`` (no FIN/RST: still open when the capture
+        ended), ``evicted`` (droidcap stopped following it among too many open flows) or
+        ``unknown`` (the engine does not report TCP ends: ``--engine tshark``)."""
+        reasons = set(self.ends.values())
+        if None in reasons:
+            return "unknown"
+        if reasons <= CLOSING_REASONS:
+            return "closed"
+        if "evicted" in reasons:
+            return "evicted"
+        return "half_closed" if reasons & CLOSING_REASONS else "open"
+
+    @property
+    def open_at_end(self) -> bool:
+        """A direction was still open when the capture ended (no FIN or RST of its own)."""
+        return self.state in ("open", "half_closed")
+
+    def after_ms(self, time: float) -> float:
+        """Milliseconds from the connection's opening to ``time``."""
+        return round((time - self.first_time) * 1000, 3)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "conn": self.conn,
             "client": self.client,
             "server": self.server,
+            "outer": list(self.outer),
             "role": self.role,
             "mid_connection": self.mid_connection,
             "connect": self.connect,
@@ -168,9 +202,13 @@ class ConnectionSummary:
             "streams": [s.to_json() for s in self.streams],
             "transactions": [t.to_json() for t in self.transactions],
             "statuses": [s.to_json() for s in self.statuses],
-            "milestones": {m.name: {"time": m.time, "frame": m.frame,
-                                    "after_ms": round((m.time - self.first_time) * 1000, 3)}
+            "milestones": {m.name: {"time": m.time, "frame": m.frame, "after_ms": self.after_ms(m.time)}
                            for m in self.milestones},
+            "state": self.state,
+            "open_at_end": self.open_at_end,
+            "ends": self.ends,
+            "last_activity": {"time": self.last_time, "frame": self.last_frame,
+                              "after_ms": self.after_ms(self.last_time)},
             "counts": self.counts,
             "chunk_size": self.chunk_size,
             "gaps": self.gaps,
@@ -197,6 +235,7 @@ class _ConnState:
     connection: Connection
     first_time: float
     last_time: float
+    last_frame: int
     role: str = "unknown"
     connect: dict[str, Any] = field(default_factory=dict)
     parts: dict[str, HandshakePart] = field(default_factory=dict)
@@ -213,12 +252,18 @@ class _ConnState:
     oversize: int = 0
     uncertain: int = 0
     dropped: int = 0
+    ends: dict[str, str | None] = field(default_factory=lambda: {"c2s": None, "s2c": None})
 
     def mark(self, name: str, time: float, frame: int) -> None:
         if name not in self.milestones:
             self.milestones[name] = Milestone(name=name, time=time, frame=frame)
 
-    def keep(self, target: list, item: Any) -> None:
+    def seen(self, time: float, frame: int) -> None:
+        """Activity of the connection itself at ``time`` (never the capture's end)."""
+        if time >= self.last_time:
+            self.last_time, self.last_frame = time, frame
+
+    def keep(self, target: list[Any], item: Any) -> None:
         if len(target) < LIST_CAP:
             target.append(item)
         else:
@@ -248,6 +293,9 @@ class _ConnState:
             dropped=self.dropped,
             first_time=self.first_time,
             last_time=self.last_time,
+            last_frame=self.last_frame,
+            ends=dict(self.ends),
+            outer=c.outer,
         )
 
     def _role(self) -> str:
@@ -301,26 +349,28 @@ class SessionTracker:
         self.untracked = 0  # connections beyond MAX_TRACKED_CONNECTIONS, not summarised
 
     def feed(self, item: PipelineItem) -> None:
-        kind = type(item)
-        if kind is DecodedEvent:
+        if type(item) is DecodedEvent:
             state = self._conns.get(item.connection.conn)
             if state is not None:
                 self._event(state, item)
-        elif kind is ConnectionFound:
+        elif type(item) is ConnectionFound:
             c = item.connection
             if len(self._conns) >= MAX_TRACKED_CONNECTIONS:
                 self.untracked += 1
                 return
-            state = _ConnState(connection=c, first_time=c.opened_time, last_time=c.opened_time)
+            state = _ConnState(connection=c, first_time=c.opened_time, last_time=c.opened_time,
+                               last_frame=c.opened_frame)
             if c.syn_seen:
                 state.mark("tcp_syn", c.opened_time, c.opened_frame)
             self._conns[c.conn] = state
-        elif kind is ConnectionEnded:
+        elif type(item) is ConnectionEnded:
             state = self._conns.get(item.connection.conn)
             if state is None:
                 return
-            state.last_time = max(state.last_time, item.time)
-            state.mark("closed", item.time, item.frame)
+            state.ends[item.dir.value] = item.reason
+            if item.reason in CLOSING_REASONS:  # the connection's own doing: activity, and closed
+                state.seen(item.time, item.frame)
+                state.mark("closed", item.time, item.frame)
 
     def summaries(self) -> list[ConnectionSummary]:
         return [state.summary() for state in self._conns.values()]
@@ -335,11 +385,10 @@ class SessionTracker:
 
     def _event(self, state: _ConnState, item: DecodedEvent) -> None:
         ev = item.event
-        if ev.time > state.last_time:
-            state.last_time = ev.time
+        if ev.time >= state.last_time:
+            state.last_time, state.last_frame = ev.time, ev.frame
         d = item.dir.value
-        kind = type(ev)
-        if kind is Message:
+        if type(ev) is Message:
             counts = state.counts[d]
             name = ev.type_name
             counts[name] = counts.get(name, 0) + 1
@@ -361,16 +410,16 @@ class SessionTracker:
                 size = ev.body.json_fields().get("chunk_size")
                 if isinstance(size, int):
                     state.chunk_size[d] = size
-        elif kind is HandshakePart:
+        elif type(ev) is HandshakePart:
             state.parts[ev.part] = ev
             if ("C2" in state.parts and "S2" in state.parts) and "handshake_done" not in state.milestones:
                 state.mark("handshake_done", ev.time, ev.frame)
-        elif kind is Gap:
+        elif type(ev) is Gap:
             state.gaps += 1
             state.gap_bytes += ev.size
-        elif kind is Skipped:
+        elif type(ev) is Skipped:
             state.skipped_bytes += ev.size
-        elif kind is OversizeMessage:
+        elif type(ev) is OversizeMessage:
             state.oversize += 1
 
     def _command(self, state: _ConnState, direction: Direction, msg: Message) -> None:
@@ -382,8 +431,9 @@ class SessionTracker:
         args = fields.get("args") or []
         d = direction.value
         if command in ("_result", "_error"):
-            key = (direction.reverse.value, txn)
-            index = state.open_txns.pop(key, None)
+            if not isinstance(txn, (int, float)):
+                return  # answers nothing that was asked
+            index = state.open_txns.pop((direction.reverse.value, txn), None)
             if index is None:
                 return
             asked = state.txns[index]
@@ -398,7 +448,9 @@ class SessionTracker:
                     state.mark("connect_result", msg.time, msg.frame)
                 elif asked.command == "createStream":
                     state.mark("create_stream_result", msg.time, msg.frame)
-                    new_id = next((a for a in args[1:] if isinstance(a, (int, float)) and not isinstance(a, bool)), None)
+                    new_id = next(
+                        (a for a in args[1:] if isinstance(a, (int, float)) and not isinstance(a, bool)), None
+                    )
                     if new_id is not None and len(state.streams) < LIST_CAP:
                         sid = int(new_id)
                         state.streams.setdefault(sid, NetStream(stream_id=sid, action=None, name=None))

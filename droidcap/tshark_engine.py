@@ -77,7 +77,7 @@ def _int(layer: Any, name: str) -> int | None:
 
 def _amf_tokens(layer: Any) -> list[tuple[int, str, str]]:
     """Every AMF field of the layer as ``(position, name, shown value)``, for tshark_amf."""
-    tokens = []
+    tokens: list[tuple[int, str, str]] = []
     for name in AMF_FIELDS:
         field = layer.get_field(name)
         if field is not None:
@@ -110,7 +110,8 @@ def _media_body(layer: Any, type_id: int) -> dict[str, Any]:
         sound_format = _int(layer, "audio_format")
         rate, size, channels = (_int(layer, n) for n in ("audio_rate", "audio_size", "audio_type"))
         return _present({
-            "codec": None if sound_format is None else SOUND_FORMAT_NAMES.get(sound_format, f"reserved({sound_format})"),
+            "codec": (None if sound_format is None
+                      else SOUND_FORMAT_NAMES.get(sound_format, f"reserved({sound_format})")),
             "sound_format": sound_format,
             "sound_rate": None if rate is None else SOUND_RATES[rate & 3],
             "sound_size": None if size is None else (16 if size else 8),
@@ -145,7 +146,8 @@ def _body(layer: Any, type_id: int) -> dict[str, Any]:
         return {"bandwidth": _int(layer, "scm_was"), "limit_type": LIMIT_TYPES.get(_int(layer, "scm_limittype") or -1)}
     if type_id == 4:
         event_type = _int(layer, "ucm_eventtype")
-        return {"event": UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown"), "event_type": event_type}
+        event = UCM_EVENTS.get(event_type if event_type is not None else -1, "unknown")
+        return {"event": event, "event_type": event_type}
     return {}
 
 
@@ -192,7 +194,7 @@ def _capture_class() -> type:
     except ImportError as err:  # pragma: no cover - pyshark is a runtime dependency
         raise DroidcapError(f"pyshark is not installed ({err}); reinstall droidcap") from None
 
-    class FileCapture(pyshark.FileCapture):
+    class FileCapture(pyshark.FileCapture):  # type: ignore[misc]  # pyshark has no type information
         tshark_error: str | None = None
 
         async def _cleanup_subprocess(self, process: Any) -> None:
@@ -247,6 +249,18 @@ def _starts_handshake(packet: Any) -> bool:
                for name in ("handshake_c0", "handshake_s0"))
 
 
+def _innermost_ip(packet: Any) -> Any:
+    """The IP layer the TCP segment is in: the last one before TCP (in a tunnelled capture
+    pyshark's ``packet.ip`` is the outermost), as the native decoder reports endpoints."""
+    inner = None
+    for layer in packet.layers:
+        if layer.layer_name in ("ip", "ipv6"):
+            inner = layer
+        elif layer.layer_name == "tcp":
+            break
+    return inner
+
+
 def _packet_items(capture: Any, ports: set[int]) -> Iterator[PipelineItem]:
     """Connections, handshake parts and messages, packet by packet, from pyshark's packets."""
     connections: dict[int, Connection] = {}
@@ -254,8 +268,9 @@ def _packet_items(capture: Any, ports: set[int]) -> Iterator[PipelineItem]:
     csid_state: dict[tuple[int, Direction, int], list[int]] = {}
     for packet in capture:
         stream = int(packet.tcp.stream)
-        src = (packet.ip.src if hasattr(packet, "ip") else packet.ipv6.src, int(packet.tcp.srcport))
-        dst = (packet.ip.dst if hasattr(packet, "ip") else packet.ipv6.dst, int(packet.tcp.dstport))
+        ip = _innermost_ip(packet)
+        src = (ip.src, int(packet.tcp.srcport))
+        dst = (ip.dst, int(packet.tcp.dstport))
         time = float(packet.sniff_timestamp)
         frame = int(packet.number)
         connection = connections.get(stream)

@@ -73,6 +73,15 @@ need_npm() {
 
 setup_all() { need_apt "${APT_PACKAGES[@]}"; need_venv; need_npm; }
 
+# The static checks, over the whole package (configured in pyproject.toml): ruff's rule set, and
+# mypy, strict on the sans-IO layers. Zero findings, or the tests do not start.
+run_checks() {
+  say "ruff check droidcap"
+  "$VENV/bin/ruff" check --no-cache droidcap
+  say "mypy (files and strictness: [tool.mypy] in pyproject.toml)"
+  "$VENV/bin/mypy"
+}
+
 run_pytest() {
   set +e
   "$PY" -m pytest "$@"
@@ -86,11 +95,12 @@ cmd=${1:-help}; shift || true
 case "$cmd" in
   setup) setup_all ;;
   demo) need_apt "${APT_DEMO[@]}"; need_venv; exec "$VENV/bin/droidcap" demo "$@" ;;
-  test) setup_all; run_pytest -m "not qemu_system" "$@" ;;
-  test-fast) setup_all; run_pytest -m "not slow and not rtmplab and not qemu_system" "$@" ;;
+  test) setup_all; run_checks; run_pytest -m "not qemu_system" "$@" ;;
+  test-fast) setup_all; run_checks; run_pytest -m "not slow and not rtmplab and not qemu_system" "$@" ;;
+  check) need_venv; run_checks ;;
   test-qemu) setup_all; need_apt qemu-system-arm; run_pytest -m qemu_system "$@" ;;
   check-tcpdump) exec bash tcpdump_bins/build.sh --check "$@" ;;
   build-tcpdump) exec bash tcpdump_bins/build.sh "$@" ;;
   bench) setup_all; "$PY" bench/decode.py "$@" ;;
-  *) sed -n '2,11p' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
+  *) sed -n '2,/^[^#]/{/^#/p}' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
 esac

@@ -100,7 +100,6 @@ def test_stdin_gives_the_same_events():
     ("args", "needle"),
     [
         (["decode", "/nonexistent/capture.pcap"], "no such file"),
-        (["decode", str(SAMPLE), "--format", "xml"], "unknown --format"),
         (["decode", str(SAMPLE), "--type", "videos"], "unknown --type"),
         (["decode", str(SAMPLE), "--conn", "7"], "no connection 7"),
         (["decode", str(DATA)], "is a directory"),
@@ -195,6 +194,10 @@ def test_demo_decodes_the_embedded_capture():
         (["decode", str(SAMPLE), "--conn", "x"], "Invalid value for '--conn'", "droidcap decode"),
         (["decode", str(SAMPLE), "--bogus"], "No such option: --bogus", "droidcap decode"),
         (["decode", str(SAMPLE), "--format"], "'--format' requires an argument", "droidcap decode"),
+        (["decode", str(SAMPLE), "--format", "xml"], "'xml' is not one of 'table', 'json', 'ndjson'",
+         "droidcap decode"),
+        (["decode", str(SAMPLE), "--engine", "wireshark"], "'wireshark' is not one of 'native', 'tshark'",
+         "droidcap decode"),
         (["decode"], "Missing argument 'capture'", "droidcap decode"),
         (["nosuchcommand"], "No such command 'nosuchcommand'", "droidcap"),
         (["decode", str(SAMPLE), "--conn", "-1"], "-1 is not a connection index", "droidcap decode"),
@@ -223,6 +226,27 @@ def test_help_still_prints_help():
     result = run_cli("decode", "--help")
     assert result.returncode == 0 and result.stderr == b""
     assert "Usage:" in result.stdout.decode() and "--max-message-size" in result.stdout.decode()
+
+
+def test_help_shows_the_choices():
+    droidcap = Path(sys.executable).parent / "droidcap"
+    wide = {**os.environ, "COLUMNS": "200"}  # one line per option, as a wide terminal shows it
+    out = subprocess.run([str(droidcap), "decode", "--help"], capture_output=True, env=wide).stdout.decode()
+    assert "table|json|ndjson" in out and "native|tshark" in out
+
+
+def test_version():
+    from droidcap import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.decode() == f"droidcap {__version__}\n"
+
+
+def test_shell_completion_is_available():
+    result = run_cli("--show-completion", "bash")
+    assert result.returncode == 0, result.stderr
+    assert "_DROIDCAP_COMPLETE" in result.stdout.decode()
+    assert "--install-completion" in run_cli("--help").stdout.decode()
 
 
 def test_no_arguments_shows_the_commands():

@@ -90,3 +90,62 @@ def test_tshark_engine_rebuilds_the_same_amf_values_and_media_fields(path: Path)
             }, theirs["frame"]
             assert "codec" in theirs
     assert amf_messages >= 6
+
+
+# -- aggregates: one wire message, then its sub-messages ---------------------------------------
+
+
+def fms_capture(path: Path) -> Path:
+    """A pcap of a real Flash Media Server session (tests/data/fq: the two reassembled directions
+    of a Wireshark sample capture), re-segmented into Ethernet/IPv4/TCP packets.  The server sends
+    its media in five aggregate messages."""
+    from tests.capture.capwriter import ACK, FIN, PSH, Conversation, Pkt, ethernet, pcap
+
+    client = (DATA / "fq" / "client_stream").read_bytes()
+    server = (DATA / "fq" / "server_stream").read_bytes()
+    conv = Conversation(client=("10.0.0.1", 40000), server=("10.0.0.2", 1935))
+    packets = [*conv.handshake(), conv.segment(True, client[:1537], ACK | PSH)]  # C0+C1 first
+    c, s = 1537, 0
+    while c < len(client) or s < len(server):
+        if s < len(server):
+            packets.append(conv.segment(False, server[s : s + 1400], ACK | PSH))
+            s += 1400
+        if c < len(client) and (s > 3073 or s >= len(server)):  # after S0+S1+S2
+            packets.append(conv.segment(True, client[c : c + 1400], ACK | PSH))
+            c += 1400
+    packets += [conv.segment(True, flags=FIN | ACK), conv.segment(False, flags=FIN | ACK)]
+    path.write_bytes(pcap([Pkt(time=1000 + n / 100, data=ethernet(p)) for n, p in enumerate(packets)]))
+    return path
+
+
+@pytest.mark.slow
+def test_tshark_shows_each_aggregate_as_the_wire_message_droidcap_reports(tmp_path: Path):
+    path = fms_capture(tmp_path / "fms_aggregates.pcap")
+    native = run_cli("decode", str(path), "-f", "ndjson")
+    tshark = run_cli("decode", str(path), "-f", "ndjson", "--engine", "tshark")
+    assert native.returncode == 0 and tshark.returncode == 0, tshark.stderr
+    wire = messages(native.stdout)
+    assert wire == messages(tshark.stdout)
+    assert sum(1 for m in wire if m[1] == 22) == 5
+    # after each aggregate record come exactly its sub-messages, marked aggregate
+    items = [json.loads(line) for line in native.stdout.decode().splitlines()]
+    items = [r for r in items if r["kind"] == "message"]
+    subs = 0
+    for i, item in enumerate(items):
+        if item["type_id"] == 22:
+            n = item["sub_messages"]
+            assert n > 0 and all(r.get("aggregate") for r in items[i + 1 : i + 1 + n])
+            assert i + 1 + n == len(items) or not items[i + 1 + n].get("aggregate")
+            subs += n
+    assert subs == sum(1 for r in items if r.get("aggregate")) == 444
+
+
+def test_the_table_counts_the_aggregates_a_media_run_came_in(tmp_path: Path):
+    import io
+
+    from droidcap.decode import decode_to, iter_items
+
+    out = io.StringIO()
+    decode_to(out, iter_items(fms_capture(tmp_path / "fms.pcap")), fmt="table")
+    runs = [line for line in out.getvalue().splitlines() if "aggregate message(s)" in line]
+    assert len(runs) == 1 and "video x101 (10 key), audio x356 in 5 aggregate message(s) over" in runs[0]

@@ -70,10 +70,12 @@ def assess_stream(s: StreamHealth, limits: Thresholds, *, mid_connection: bool) 
                 f"{name} sequence header came after {seq.frames_before} coded frames: those cannot be decoded",
                 seq.where)
         if track.malformed:
-            add("warning", "malformed_media", f"{track.malformed} {name} messages do not parse as their headers say", None)
-    if v is not None and v.keyframe_interval_ms_max is not None and v.keyframe_interval_ms_max > limits.keyframe_interval_ms:
+            add("warning", "malformed_media",
+                f"{track.malformed} {name} messages do not parse as their headers say", None)
+    longest = v.keyframe_interval_ms_max if v is not None else None
+    if v is not None and longest is not None and longest > limits.keyframe_interval_ms:
         add("warning", "keyframe_interval_long",
-            f"keyframe interval up to {v.keyframe_interval_ms_max / 1000:.2f} s (over "
+            f"keyframe interval up to {longest / 1000:.2f} s (over "
             f"{limits.keyframe_interval_ms / 1000:g} s): players join and recover slowly; ingest services warn",
             v.max_keyframe_interval_where)
     if v is not None and v.frames and not v.keyframes:

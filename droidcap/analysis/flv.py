@@ -156,7 +156,8 @@ class FlvWriter:
 
     plan: FlvPlan
     _configured: dict[int, bool] = field(default_factory=lambda: {AUDIO: False, VIDEO: False})
-    _anchors: dict[int, TimestampAnchor] = field(default_factory=lambda: {AUDIO: TimestampAnchor(), VIDEO: TimestampAnchor()})
+    _anchors: dict[int, TimestampAnchor] = field(
+        default_factory=lambda: {AUDIO: TimestampAnchor(), VIDEO: TimestampAnchor()})
     _wait_keyframe: bool = False
     _base: int | None = None  # the first written media timestamp: the file starts at 0
     _video: int = 0

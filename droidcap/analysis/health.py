@@ -495,10 +495,7 @@ class MediaHealthTracker:
         inner = windows[1:-1]
         video = self._video(s, inner) if s.video.messages else None
         audio = self._audio(s, inner) if s.audio.messages else None
-        if s.metadata is None:
-            metadata_state = "missing"
-        else:
-            metadata_state = "late" if s.metadata_late else "ok"
+        metadata_state = "missing" if s.metadata is None else "late" if s.metadata_late else "ok"
         return StreamHealth(
             dir=s.dir, stream_id=s.stream_id, video=video, audio=audio,
             metadata=s.metadata, metadata_state=metadata_state, metadata_where=s.metadata_where,
@@ -585,7 +582,8 @@ def metadata_values(body: Data) -> dict[str, Any]:
     return next((v for v in values if isinstance(v, dict)), {})
 
 
-def _declared(meta: dict[str, Any] | None, video: VideoHealth | None, audio: AudioHealth | None) -> tuple[Declared, ...]:
+def _declared(meta: dict[str, Any] | None, video: VideoHealth | None,
+              audio: AudioHealth | None) -> tuple[Declared, ...]:
     if not meta:
         return ()
     pairs: list[tuple[str, Any, float | int | None]] = []

@@ -18,7 +18,8 @@ MEANINGS: dict[str, str] = {
     "NetStream.Play.Start": "playback started: the server will send the stream",
     "NetStream.Play.Reset": "the play list was reset (sent before Play.Start)",
     "NetStream.Play.Stop": "playback stopped",
-    "NetStream.Play.StreamNotFound": "the stream asked for does not exist on the server (nothing is published under that name, or no such file)",
+    "NetStream.Play.StreamNotFound": ("the stream asked for does not exist on the server "
+                                      "(nothing is published under that name, or no such file)"),
     "NetStream.Play.Failed": "playback failed for a reason other than a missing stream",
     "NetStream.Play.BadName": "the stream name is not valid for playing",
     "NetStream.Play.UnpublishNotify": "the publisher stopped publishing this stream",

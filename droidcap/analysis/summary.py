@@ -379,7 +379,9 @@ class SummaryBuilder:
             connect_ms=latency("connect"), create_stream_ms=latency("createStream"),
             play_start_ms=between("play", "play_start"), publish_start_ms=between("publish", "publish_start"),
             time_to_first_metadata_ms=after("first_metadata"), time_to_first_audio_ms=after("first_audio"),
-            time_to_first_video_ms=after("first_video"), time_to_first_keyframe_ms=keyframe.after_ms if keyframe is not None else after("first_video_keyframe"),
+            time_to_first_video_ms=after("first_video"),
+            time_to_first_keyframe_ms=(keyframe.after_ms if keyframe is not None
+                                       else after("first_video_keyframe")),
         )
 
     @staticmethod
@@ -415,19 +417,20 @@ class SummaryBuilder:
                                    where=r.where, stream_id=r.stream_id))
         for asked, answer in (("play", "play_start"), ("publish", "publish_start")):
             if asked in ms and answer not in ms and not any(r.failure for r in statuses):
+                start = "Play" if asked == "play" else "Publish"
                 out.append(Finding(severity="warning", code="not_started",
-                                   message=f"{asked} was never answered with {'Play' if asked == 'play' else 'Publish'}.Start "
+                                   message=f"{asked} was never answered with {start}.Start "
                                            "in the capture: the stream did not start", where=ms[asked]))
         if s.role == "player" and "play_start" in ms and not any(st.video or st.audio for st in streams):
             out.append(Finding(severity="warning", code="no_media",
                                message="playback started but no audio or video arrived", where=ms["play_start"]))
         for st in streams:
             out.extend(assess_stream(st, self._limits, mid_connection=s.mid_connection))
-        for gap in transport.gaps[:MAX_GAP_FINDINGS]:
-            out.append(Finding(severity="warning", code="tcp_gap",
-                               message=f"{gap.size} bytes ({gap.dir}) are missing from the capture: "
-                                       "the messages in them are lost and the decoder resynchronised after them",
-                               where=gap.where, dir=gap.dir))
+        out.extend(Finding(severity="warning", code="tcp_gap",
+                           message=f"{gap.size} bytes ({gap.dir}) are missing from the capture: the "
+                                   "messages in them are lost and the decoder resynchronised after them",
+                           where=gap.where, dir=gap.dir)
+                   for gap in transport.gaps[:MAX_GAP_FINDINGS])
         if transport.tcp_gaps > MAX_GAP_FINDINGS:
             out.append(Finding(severity="warning", code="tcp_gap",
                                message=f"{transport.tcp_gaps - MAX_GAP_FINDINGS} more gaps "

@@ -5,7 +5,8 @@ Standard library only.  Feed bytes in, take events out; files, pipes and tests d
 - :class:`CaptureReader` (``reader``): bytes → :class:`Record` / :class:`CaptureNote`
   (``pcap`` and ``pcapng`` parse the two formats).
 - :class:`TcpReassembler` (``tcp``): records → :data:`FlowEvent` (``links`` strips link layers
-  through a table, ``ip`` finds the TCP segment).
+  through a table, ``ip`` finds the TCP segment, ``tunnels`` the innermost one inside GTP-U,
+  VXLAN, GRE, IP-in-IP, MPLS, PPPoE and VLAN encapsulations, through tables of their own).
 - ``files``: the IO driver — :func:`iter_records` and :func:`iter_flow_events` (or
   :func:`iter_flow_batches`) over a path, standard input, a pipe, or a growing file.
 

@@ -53,6 +53,9 @@ class FlowOpened:
     syn_seen: bool
     frame: int
     time: float
+    # Encapsulations around the flow's IP packets (capture.tunnels), outermost first; the
+    # endpoints are always the innermost IP/TCP.  Empty for a plain capture.
+    outer: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

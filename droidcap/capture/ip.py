@@ -68,6 +68,49 @@ def _ipv4(data: bytes, off: int) -> TcpLocation | str | None:
 
 
 def _ipv6(data: bytes, off: int) -> TcpLocation | str | None:
+    found = _ipv6_upper(data, off)
+    if not isinstance(found, tuple):
+        return found
+    nh, pos, end = found
+    if nh != _TCP:
+        return None  # UDP, ICMPv6, no-next-header, ESP...: not TCP
+    return data[off + 8 : off + 40], pos, end
+
+
+IpPayload = tuple[int, int, int, bytes]
+"""(protocol or next header, offset of the payload, offset where it ends — -1 when the header
+does not say —, source + destination address bytes)."""
+
+
+def ip_payload(data: bytes, off: int) -> IpPayload | str | None:
+    """The upper-layer payload of the IP packet at ``data[off:]``, whatever its protocol — what
+    a tunnel inside it needs (:mod:`droidcap.capture.tunnels`).  A message for a packet the
+    capture layer must skip and say so, as :func:`locate_tcp`; None when it is not IPv4 or IPv6."""
+    if len(data) <= off:
+        return "IP header missing (frame cut short)"
+    version = data[off] >> 4
+    if version == 4:
+        if len(data) < off + 20:
+            return "IPv4 header cut short by the snaplen"
+        vihl, total, frag, proto = _V4.unpack_from(data, off)
+        ihl = (vihl & 0x0F) << 2
+        if ihl < 20 or (total and total < ihl):
+            return f"IPv4 header length {ihl} does not fit (total length {total})"
+        if frag & 0x3FFF:
+            return "IPv4 fragment skipped (droidcap does not reassemble IP fragments)"
+        return proto, off + ihl, off + total if total else -1, data[off + 12 : off + 20]
+    if version == 6:
+        found = _ipv6_upper(data, off)
+        if not isinstance(found, tuple):
+            return found
+        nh, pos, end = found
+        return nh, pos, end, data[off + 8 : off + 40]
+    return None
+
+
+def _ipv6_upper(data: bytes, off: int) -> tuple[int, int, int] | str:
+    """Walk the extension headers of the IPv6 packet at ``off``: (upper-layer next header, its
+    offset, end of the payload or -1)."""
     if len(data) < off + 40:
         return "IPv6 header cut short by the snaplen"
     payload_len = _V6_PAYLOAD_LEN.unpack_from(data, off + 4)[0]
@@ -92,5 +135,5 @@ def _ipv6(data: bytes, off: int) -> TcpLocation | str | None:
             if end >= 0 and pos > end:
                 return "IPv6 extension headers run past the payload length"
         else:
-            return None  # UDP, ICMPv6, no-next-header, ESP...: not TCP
-    return data[off + 8 : off + 40], pos, end
+            break
+    return nh, pos, end

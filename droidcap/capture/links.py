@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from droidcap.capture.tunnels import ip_after_ethertype
 from droidcap.errors import UnsupportedLinkTypeError
 
 _ETHERTYPE_IPV4 = 0x0800
 _ETHERTYPE_IPV6 = 0x86DD
-# 802.1Q, 802.1ad (QinQ outer tag), and the pre-standard 0x9100 QinQ tag some switches still use.
-_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
 # Address families in a loopback header: AF_INET is 2 everywhere; AF_INET6 differs by OS
 # (Linux 10, the BSDs 24, FreeBSD 28, macOS/iOS 30).
 _AF_INET = 2
@@ -93,13 +92,12 @@ def unsupported(linktype: int, interface: int = 0) -> UnsupportedLinkTypeError:
 
 
 def _after_ethertype(data: bytes, etype: int, off: int) -> int:
-    """Skip any stack of VLAN tags starting at ``off`` (``etype`` already read before it)."""
-    while etype in _VLAN_TPIDS:
-        if len(data) < off + 4:
-            return -1
-        etype = (data[off + 2] << 8) | data[off + 3]
-        off += 4
-    return off if etype == _ETHERTYPE_IPV4 or etype == _ETHERTYPE_IPV6 else -1
+    """Where the IP header is that ``etype`` (read just before ``off``) leads to: here for IPv4
+    and IPv6, else through VLAN tags, MPLS, PPPoE and other link-level encapsulations
+    (:mod:`droidcap.capture.tunnels`)."""
+    if etype == _ETHERTYPE_IPV4 or etype == _ETHERTYPE_IPV6:
+        return off
+    return ip_after_ethertype(data, etype, off)
 
 
 @register(1, "ETHERNET", ethertype_at=12, ip_at=14)

@@ -32,7 +32,8 @@ The rules, all in this module:
 - Event ``frame``/``time``: StreamData carries the record whose payload held the chunk's last
   byte; StreamGap the record with which the stream resumes after the hole (the snapped record for
   a snaplen gap, the current record when nothing resumes); FlowOpened and StreamEnd the record
-  being fed (the last record of the capture for "eof").
+  being fed (the last record of the capture for "eof"; the FIN's record for a FIN whose bytes
+  before it were never all captured).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from struct import Struct
+from typing import Any
 
 from droidcap.capture.events import (
     CaptureNote,
@@ -55,6 +57,7 @@ from droidcap.capture.events import (
 from droidcap.capture.ip import locate_tcp
 from droidcap.capture.links import LINK_LAYERS, LinkLayer, unsupported
 from droidcap.capture.pcap import RawRecord
+from droidcap.capture.tunnels import describe, locate_tunnelled
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _IPPROTO_TCP = 6
@@ -85,7 +88,7 @@ def _not_ip(data: bytes) -> int:
 # How the hot path reads one link type: (unpack of link + IPv4 + TCP headers in one call, or
 # None; offset of the IP header for that unpack; bytes that unpack needs; the IP-offset function
 # for every other frame).
-_LinkPath = tuple[Callable[[bytes], tuple] | None, int, int, Callable[[bytes], int]]
+_LinkPath = tuple[Callable[[bytes], tuple[Any, ...]] | None, int, int, Callable[[bytes], int]]
 
 
 def _link_path(layer: LinkLayer) -> _LinkPath:
@@ -126,7 +129,7 @@ class _Half:
 
     __slots__ = (
         "flow", "dir", "key", "peer", "next", "expect", "isn", "fin", "ended", "held", "held_bytes",
-        "acked", "deadline", "last",
+        "acked", "deadline", "last", "fin_at",
     )
 
     def __init__(self, flow: int, direction: Direction, key: tuple[bytes, int, int]) -> None:
@@ -141,6 +144,7 @@ class _Half:
         self.expect = -1
         self.isn: int | None = None  # sequence number of the SYN, when one was seen
         self.fin: int | None = None  # unwrapped sequence number of the FIN
+        self.fin_at: tuple[int, float] = (0, 0.0)  # frame and time of the record that carried it
         self.ended = False
         self.held: list[_Held] = []  # heap of out-of-order segments
         self.held_bytes = 0
@@ -237,6 +241,8 @@ class TcpReassembler:
                 if off < 0:
                     continue
                 where = locate_tcp(data, off)
+                if where is None:  # not TCP: perhaps a tunnel with TCP inside (GTP-U, GRE, ...)
+                    where = locate_tunnelled(data, off)
                 if type(where) is not tuple:
                     if where is not None:
                         append(CaptureNote(frame=frame, message=where))  # type: ignore[arg-type]
@@ -266,7 +272,8 @@ class TcpReassembler:
                 if ip_end > size:  # cut by the snaplen (or a length field that lies beyond the wire)
                     ip_end = max(size, min(ip_end, orig_len))
                 if half is None or (offflags & 0x12 == _SYN and self._reused(half, seq)):
-                    half = self._open_flow(addrs, sport, dport, offflags, frame, time, out)
+                    outer = () if fast else self._outer(linktype, data)
+                    half = self._open_flow(addrs, sport, dport, offflags, frame, time, out, outer)
                 half.last = frame
                 self._segment(half, offflags, seq, payload, ip_end - start, frame, time, out)
             if half.peer.held and offflags & _ACK:
@@ -280,8 +287,10 @@ class TcpReassembler:
         out: Output = []
         for c2s, s2c in list(self._open.values()):
             for half in (c2s, s2c):
-                reason = "eof" if half.fin is None else "fin"  # a FIN seen, bytes before it lost
-                self._close(half, reason, self._last_frame, self._last_time, out)
+                if half.fin is None:
+                    self._close(half, "eof", self._last_frame, self._last_time, out)
+                else:  # a FIN seen, bytes before it lost: it ended at its FIN, not at the capture's end
+                    self._close(half, "fin", *half.fin_at, out)
         self._open.clear()
         return out
 
@@ -312,8 +321,15 @@ class TcpReassembler:
             return True
         return half.isn is not None and half.isn != seq
 
+    @staticmethod
+    def _outer(linktype: int, data: bytes) -> tuple[str, ...]:
+        """How a flow's first segment travelled: the encapsulations around its IP packet."""
+        layer = LINK_LAYERS[linktype]
+        return describe(layer.ethertype_at, layer.ip_at, layer.ip_offset, data)
+
     def _open_flow(
-        self, addrs: bytes, sport: int, dport: int, flags: int, frame: int, time: float, out: Output
+        self, addrs: bytes, sport: int, dport: int, flags: int, frame: int, time: float, out: Output,
+        outer: tuple[str, ...] = (),
     ) -> _Half:
         """Number a new flow, decide its client, announce it; return the sender's direction."""
         key = (addrs, sport, dport)
@@ -338,7 +354,8 @@ class TcpReassembler:
         self._open[flow] = (theirs, mine) if sender_is_server else (mine, theirs)
         client, server = (dst, src) if sender_is_server else (src, dst)
         out.append(FlowOpened(
-            flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time
+            flow=flow, client=client, server=server, syn_seen=bool(flags & _SYN), frame=frame, time=time,
+            outer=outer,
         ))
         return mine
 
@@ -405,6 +422,7 @@ class TcpReassembler:
             self._data(half, start, payload, start + length, frame, time, out)
         if flags & _FIN and half.fin is None:
             half.fin = start + length
+            half.fin_at = (frame, time)
         if half.fin is not None and half.next >= half.fin:
             self._close(half, "fin", frame, time, out)
             if half.peer.ended:
@@ -506,7 +524,7 @@ class TcpReassembler:
                     ))
                     half.next = half.acked
             if half.fin is not None and half.next >= half.fin:
-                self._close(half, "fin", frame, time, out)
+                self._close(half, "fin", *half.fin_at, out)
                 if half.peer.ended:
                     self._retire(half)
             half.sync()

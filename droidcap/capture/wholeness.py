@@ -92,7 +92,7 @@ class WholenessChecker:
         end = len(buf)
         nxt, prev, records = self._next, self._prev, self._records
         rel = nxt - base
-        while 0 <= rel and rel + need <= end:
+        while rel >= 0 and rel + need <= end:
             (length,) = unpack(buf, rel + at)
             if pcapng:
                 if length < 12 or length % 4:

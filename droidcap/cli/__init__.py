@@ -8,18 +8,34 @@ happen inside the commands so ``--help`` stays instant.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
+from droidcap import __version__
 from droidcap.errors import DroidcapError
 
 app = typer.Typer(
     name="droidcap",
     help="Capture and decode RTMP sessions on Android devices.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"droidcap {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print droidcap's version and exit.")] = False,
+) -> None:
+    """Capture and decode RTMP sessions on Android devices."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

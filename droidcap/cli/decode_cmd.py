@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import io
 import sys
+from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from droidcap.cli import app, fail
 from droidcap.errors import DroidcapError
 
+if TYPE_CHECKING:  # imported for real inside the command: --help must not wait for them
+    from droidcap.capture.events import CaptureNote
+    from droidcap.pipeline import PipelineItem
 
-def _open(capture: str):
+
+class OutputFormat(StrEnum):
+    """``--format``: Typer shows the choices in ``--help`` and rejects others itself."""
+
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+
+
+class Engine(StrEnum):
+    native = "native"
+    tshark = "tshark"
+
+
+def _open(capture: str) -> Path | BinaryIO:
     if capture == "-":
         return sys.stdin.buffer
     path = Path(capture)
@@ -46,12 +66,14 @@ def _at_least_min_message_size(value: int) -> int:
 @app.command()
 def decode(
     capture: Annotated[str, typer.Argument(help="A .pcap/.pcapng file, or - for standard input.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or ndjson.")] = "table",
-    conn: Annotated[Optional[int], typer.Option(callback=_connection_index,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="The ladder table, one JSON document, "
+        "or one JSON object per line (docs/ndjson.md).")] = OutputFormat.table,
+    conn: Annotated[int | None, typer.Option(callback=_connection_index,
         help="Only this connection (its index, from 0).")] = None,
-    types: Annotated[Optional[list[str]], typer.Option("--type", "-t",
+    types: Annotated[list[str] | None, typer.Option("--type", "-t",
         help="Only these message types (e.g. command, video, set_chunk_size) or kinds (handshake, gap).")] = None,
-    engine: Annotated[str, typer.Option(help="native (droidcap's decoder) or tshark (through pyshark, to cross-check).")] = "native",
+    engine: Annotated[Engine, typer.Option(
+        help="droidcap's own decoder, or Wireshark's through pyshark (to cross-check).")] = Engine.native,
     follow: Annotated[bool, typer.Option(
         help="Keep reading a capture that is still being written, until Ctrl-C. The table format prints "
              "the ladder when following stops; --format ndjson prints each item as soon as it is complete.")] = False,
@@ -59,19 +81,16 @@ def decode(
         help=f"Larger RTMP messages are reported, not buffered (at least {MIN_MESSAGE_SIZE}).")] = 16 * 1024 * 1024,
 ) -> None:
     """Decode the RTMP sessions in CAPTURE: handshake, commands, status, metadata, media."""
-    from droidcap.decode import FORMATS, DecodeFilter, decode_to, iter_items
+    from droidcap.decode import DecodeFilter, decode_to, iter_items
     from droidcap.render.records import resolve_types
 
-    if fmt not in FORMATS:
-        raise fail(f"unknown --format {fmt!r}; choose table, json or ndjson")
-    if engine not in ("native", "tshark"):
-        raise fail(f"unknown --engine {engine!r}; choose native or tshark")
     try:
         wanted = resolve_types(types) if types else None
     except ValueError as err:
         raise fail(str(err)) from None
     source = _open(capture)
-    if engine == "tshark":
+    items: Iterator[PipelineItem]
+    if engine is Engine.tshark:
         if capture == "-" or follow:
             raise fail("--engine tshark needs a capture file (not - or --follow)")
         from droidcap.tshark_engine import tshark_items
@@ -82,15 +101,15 @@ def decode(
         if follow:
             items = _until_interrupted(items)
 
-    def warn(note) -> None:
+    def warn(note: CaptureNote) -> None:
         where = f" (frame {note.frame})" if note.frame else ""
         typer.echo(f"droidcap: warning: {note.message}{where}", err=True)
 
     out = sys.stdout
-    if follow and fmt == "ndjson":  # each item must reach a pipe when it is complete, not per 8 KiB
-        out.reconfigure(line_buffering=True)
+    if follow and fmt is OutputFormat.ndjson and isinstance(out, io.TextIOWrapper):
+        out.reconfigure(line_buffering=True)  # each item must reach a pipe when complete, not per 8 KiB
     try:
-        decode_to(out, items, fmt=fmt, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
+        decode_to(out, items, fmt=fmt.value, selection=DecodeFilter(conn=conn, types=wanted), on_note=warn)
         out.flush()
     except BrokenPipeError:  # `droidcap decode x | head`: the reader left, which is fine
         sys.stderr.close()
@@ -99,7 +118,7 @@ def decode(
         raise fail(str(err), 1) from None
 
 
-def _until_interrupted(items):
+def _until_interrupted(items: Iterator[PipelineItem]) -> Iterator[PipelineItem]:
     """Following a live capture ends with Ctrl-C: stop reading, still print the summary."""
     try:
         yield from items
@@ -114,7 +133,8 @@ def embedded_capture() -> Path:
 
 @app.command()
 def demo(
-    offline: Annotated[bool, typer.Option(help="Only decode the capture embedded in droidcap (no root, no virtual device).")] = False,
+    offline: Annotated[bool, typer.Option(
+        help="Only decode the capture embedded in droidcap (no root, no virtual device).")] = False,
     duration: Annotated[float, typer.Option(help="Seconds to record.", min=1)] = 10.0,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the capture.")] = Path("."),
 ) -> None:
@@ -126,7 +146,7 @@ def demo(
     if offline:
         path = embedded_capture()
         typer.echo(f"# droidcap decode {path}", err=True)
-        decode(str(path), fmt="table", conn=None, types=None, engine="native", follow=False,
+        decode(str(path), fmt=OutputFormat.table, conn=None, types=None, engine=Engine.native, follow=False,
                max_message_size=16 * 1024 * 1024)
         return
     from droidcap.cli.device_cmd import _Printer
@@ -139,9 +159,9 @@ def demo(
         result = run_demo(output, duration=duration, on_event=printer.event, say=printer.line)
     except DroidcapError as err:
         printer.close()
-        raise fail(str(err), 1)
+        raise fail(str(err), 1) from None
     printer.close()
     typer.echo(f"# {result.pcap} ({result.pulled.size} bytes, SHA-256 verified) and {result.metadata}", err=True)
     typer.echo(f"# droidcap decode {result.pcap}", err=True)
-    decode(str(result.pcap), fmt="table", conn=None, types=None, engine="native", follow=False,
+    decode(str(result.pcap), fmt=OutputFormat.table, conn=None, types=None, engine=Engine.native, follow=False,
            max_message_size=16 * 1024 * 1024)

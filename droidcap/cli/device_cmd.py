@@ -7,17 +7,21 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from droidcap.cli import app, fail
 from droidcap.errors import DroidcapError
 
-SerialOpt = Annotated[Optional[str], typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
+if TYPE_CHECKING:
+    from droidcap.device import Device, Recording
+
+SerialOpt = Annotated[str | None, typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
                       help="The device (default: $ANDROID_SERIAL, else the only one attached).")]
-AdbOpt = Annotated[Optional[str], typer.Option("--adb", metavar="HOST:PORT",
+AdbOpt = Annotated[str | None, typer.Option("--adb", metavar="HOST:PORT",
                    help="The adb server (default: $ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037).")]
 
 
@@ -57,11 +61,11 @@ class _Printer:
 
     def event(self, ev: Any) -> None:
         from droidcap.device.live import LiveMilestone
-        from droidcap.device.record import CaptureProgress, Phase, TransferProgress, Warning
+        from droidcap.device.record import CaptureProgress, Phase, RecordWarning, TransferProgress
 
         if isinstance(ev, Phase):
             self.line(ev.text)
-        elif isinstance(ev, Warning):
+        elif isinstance(ev, RecordWarning):
             self.line(f"warning: {ev.text}")
         elif isinstance(ev, LiveMilestone):
             self.line(f"[conn {ev.conn} +{ev.capture_time * 1000:.0f} ms] {ev.text}")
@@ -83,7 +87,7 @@ class _Printer:
             self._open_line = False
 
 
-def _device(serial: Optional[str], adb: Optional[str]):  # noqa: ANN202 - typed in the library
+def _device(serial: str | None, adb: str | None) -> Device:
     from droidcap.device import Device
 
     return Device.connect(serial, adb=adb)
@@ -100,7 +104,7 @@ def devices(
     try:
         reports = list_devices(adb)
     except DroidcapError as err:
-        raise fail(str(err), 1)
+        raise fail(str(err), 1) from None
     if json_out:
         typer.echo(json.dumps([r.to_json() for r in reports], indent=1))
         return
@@ -139,27 +143,38 @@ def doctor(
                 typer.echo(f"{check.status.value:<4}  {check.name}: {check.detail}"
                            + (f"\n      fix: {check.fix}" if check.fix else ""))
     except ValueError:
-        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}")
+        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}") from None
     except DroidcapError as err:
-        raise fail(str(err), 1)
+        raise fail(str(err), 1) from None
     if json_out:
         typer.echo(json.dumps([c.to_json() for c in checks], indent=1))
     if any(c.status is Status.FAIL for c in checks):
         raise typer.Exit(1)
 
 
+_RecordHelp = {
+    "play": "Open this rtmp:// URL on the device once capturing.",
+    "player": "The app that plays it: PKG or PKG/ACTIVITY.",
+    "filter": "Capture filter (default: tcp port 1935 and --play's port).",
+    "duration": "Stop after SECS (default: Ctrl-C).",
+    "output": "NAME.pcap (default: droidcap-SERIAL-TIME.pcap).",
+    "live": "Stream the capture to the host while it runs and print RTMP milestones.",
+    "keep": "Leave the capture on the device after the verified pull.",
+}
+
+
 @app.command()
 def record(
     serial: SerialOpt = None,
     adb: AdbOpt = None,
-    play: Annotated[Optional[str], typer.Option(help="Open this rtmp:// URL on the device once capturing.")] = None,
-    player: Annotated[Optional[str], typer.Option(help="The app that plays it: PKG or PKG/ACTIVITY.")] = None,
-    bpf: Annotated[Optional[str], typer.Option("--filter", help="Capture filter (default: tcp port 1935 and --play's port).")] = None,
+    play: Annotated[str | None, typer.Option(help=_RecordHelp["play"])] = None,
+    player: Annotated[str | None, typer.Option(help=_RecordHelp["player"])] = None,
+    bpf: Annotated[str | None, typer.Option("--filter", help=_RecordHelp["filter"])] = None,
     interface: Annotated[str, typer.Option(help="Capture interface.")] = "any",
-    duration: Annotated[Optional[float], typer.Option(help="Stop after SECS (default: Ctrl-C).", min=0.1)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="NAME.pcap (default: droidcap-SERIAL-TIME.pcap).")] = None,
-    live: Annotated[bool, typer.Option(help="Stream the capture to the host while it runs and print RTMP milestones.")] = False,
-    keep_on_device: Annotated[bool, typer.Option(help="Leave the capture on the device after the verified pull.")] = False,
+    duration: Annotated[float | None, typer.Option(help=_RecordHelp["duration"], min=0.1)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=_RecordHelp["output"])] = None,
+    live: Annotated[bool, typer.Option(help=_RecordHelp["live"])] = False,
+    keep_on_device: Annotated[bool, typer.Option(help=_RecordHelp["keep"])] = False,
     tcpdump: Annotated[str, typer.Option(help="ours (droidcap's static build) or device.")] = "ours",
 ) -> None:
     """Capture on a rooted device while it plays (or publishes) a stream; pull it verified."""
@@ -169,12 +184,12 @@ def record(
     try:
         source = TcpdumpSource(tcpdump)
     except ValueError:
-        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}")
+        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}") from None
     printer = _Printer()
     options = RecordOptions(play=play, player=player, bpf=bpf, interface=interface,
                             duration=duration, output=output, live=live,
                             keep_on_device=keep_on_device, tcpdump=source,
-                            command_line=tuple(["droidcap", *sys.argv[1:]]))
+                            command_line=("droidcap", *sys.argv[1:]))
     stop, abort = threading.Event(), threading.Event()
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -183,11 +198,11 @@ def record(
         stop.set()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    rec = None
+    rec: Recording | None = None
     try:
         dev = _device(serial, adb)
         rec = Recording(dev, options, printer.event)
-        rec.start()
+        rec.start(stop)
         if stop.is_set():
             reason = "interrupted"
         else:
@@ -202,27 +217,11 @@ def record(
         result = rec.collect(reason, counts, how, interrupt=abort)
     except KeyboardInterrupt:
         printer.close()
-        if rec is not None and rec.pid is not None:
-            try:
-                rec.stop_capture()
-            except DroidcapError:
-                pass
-            rec.abandon_live_copy()
-            raise fail(f"interrupted: the capture stays on the device; recover it with "
-                       f"'{rec.recovery_hint()}'", 130)
-        raise fail("interrupted before the capture started; nothing was left on the device", 130)
-    except DroidcapError as err:
+        raise fail(_left_behind(rec, "interrupted"), 130) from None
+    except (DroidcapError, OSError) as err:
         printer.close()
-        if rec is not None and rec.pid is not None:
-            try:
-                rec.stop_capture()
-                rec.abandon_live_copy()
-                hint = f"; the capture stays on the device: '{rec.recovery_hint()}'"
-            except DroidcapError:
-                hint = f"; tcpdump may still run on the device: 'droidcap stop -s {rec.device.serial} --all'"
-        else:
-            hint = ""
-        raise fail(f"{err}{hint}", 1)
+        text = str(err) if isinstance(err, DroidcapError) else f"{err.strerror}: {err.filename}"
+        raise fail(_left_behind(rec, text), 1) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     printer.close()
@@ -234,7 +233,24 @@ def record(
     typer.echo(f"{result.metadata}")
 
 
-def _transfer_progress(printer: _Printer, what: str):  # noqa: ANN202
+def _left_behind(rec: Recording | None, what: str) -> str:
+    """After a failed or interrupted record: stop tcpdump if it runs, and say what is left where."""
+    if rec is None or not rec.start_attempted:
+        if rec is not None:
+            rec.abandon_live_copy()
+        return f"{what}; nothing was left running on the device"
+    if rec.pid is None:  # the start itself did not come back: tcpdump may run
+        return f"{what}; tcpdump may still run on the device: 'droidcap stop -s {rec.device.serial} --all'"
+    try:
+        rec.stop_capture()
+    except DroidcapError:
+        rec.abandon_live_copy()
+        return f"{what}; tcpdump may still run on the device: 'droidcap stop -s {rec.device.serial} --all'"
+    rec.abandon_live_copy()
+    return f"{what}: the capture stays on the device; recover it with '{rec.recovery_hint()}'"
+
+
+def _transfer_progress(printer: _Printer, what: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         from droidcap.device.record import TransferProgress
 
@@ -244,7 +260,7 @@ def _transfer_progress(printer: _Printer, what: str):  # noqa: ANN202
 
 @app.command()
 def pull(
-    remote: Annotated[Optional[list[str]], typer.Argument(help="Capture names, or absolute device paths.")] = None,
+    remote: Annotated[list[str] | None, typer.Argument(help="Capture names, or absolute device paths.")] = None,
     serial: SerialOpt = None,
     adb: AdbOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Every capture droidcap left on the device.")] = False,
@@ -272,13 +288,20 @@ def pull(
             return
         names = [r for r in (remote or []) if not r.startswith("/")]
         paths = [r for r in (remote or []) if r.startswith("/")]
-        done = 0
+        done, failed = 0, 0
         for cap in recover.select(dev, names, all_=all_):
-            pulled = recover.pull_capture(dev, cap, output, keep_on_device=keep_on_device,
-                                          progress=_transfer_progress(printer, f"pulling {cap.name}"))
+            try:  # one capture that cannot be pulled does not keep the others on the device
+                pulled = recover.pull_capture(dev, cap, output, keep_on_device=keep_on_device,
+                                              progress=_transfer_progress(printer, f"pulling {cap.name}"))
+            except DroidcapError as err:
+                printer.close()
+                typer.echo(f"droidcap: {cap.name}: {err}", err=True)
+                failed += 1
+                continue
             printer.close()
             typer.echo(f"{pulled.path} ({_size(pulled.size)}, SHA-256 verified"
-                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "") + ")")
+                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "")
+                       + ")")
             done += 1
         for path in paths:
             pulled = recover.pull_paths(dev, path, output,
@@ -286,11 +309,13 @@ def pull(
             printer.close()
             typer.echo(f"{pulled.path} ({_size(pulled.size)}, SHA-256 verified)")
             done += 1
-        if not done:
+        if not done and not failed:
             typer.echo(f"no droidcap captures on {dev.serial}")
+        if failed:
+            raise typer.Exit(1)
     except DroidcapError as err:
         printer.close()
-        raise fail(str(err), 1)
+        raise fail(str(err), 1) from None
 
 
 @app.command()
@@ -312,13 +337,24 @@ def stop(
         if not items:
             typer.echo(f"no running droidcap capture on {dev.serial}")
             return
-        for item in items:
-            from droidcap.device.captures import DeviceCapture
+        from droidcap.device.captures import DeviceCapture
 
-            pulled = recover.pull_capture(dev, DeviceCapture(name=item.name), output,
-                                          progress=_transfer_progress(printer, f"pulling {item.name}"))
+        failed = 0
+        for item in items:
+            try:
+                pulled = recover.pull_capture(dev, DeviceCapture(name=item.name), output,
+                                              progress=_transfer_progress(printer, f"pulling {item.name}"))
+            except DroidcapError as err:
+                printer.close()
+                typer.echo(f"droidcap: {item.name}: {err}", err=True)
+                failed += 1
+                continue
             printer.close()
-            typer.echo(f"stopped {item.name}: {pulled.path} ({_size(pulled.size)}, SHA-256 verified)")
+            typer.echo(f"stopped {item.name}: {pulled.path} ({_size(pulled.size)}, SHA-256 verified"
+                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "")
+                       + ")")
+        if failed:
+            raise typer.Exit(1)
     except DroidcapError as err:
         printer.close()
-        raise fail(str(err), 1)
+        raise fail(str(err), 1) from None

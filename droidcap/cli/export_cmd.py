@@ -14,7 +14,8 @@ from droidcap.errors import DroidcapError
 @app.command()
 def export(
     capture: Annotated[Path, typer.Argument(help="A .pcap/.pcapng file.")],
-    conn: Annotated[int, typer.Option(min=0, help="The connection to export (its index, from 0; see droidcap summary).")],
+    conn: Annotated[int, typer.Option(
+        min=0, help="The connection to export (its index, from 0; see droidcap summary).")],
     flv: Annotated[Path | None, typer.Option(help="Write its metadata, audio and video as FLV.")] = None,
     pcap: Annotated[Path | None, typer.Option(help="Write its packets, as captured, as pcap.")] = None,
     ndjson: Annotated[Path | None, typer.Option(help="Write its decoded messages as ndjson.")] = None,

@@ -24,7 +24,7 @@ def _stdin_capture() -> BinaryIO:
         raise fail("inspect - needs a terminal for its keys (/dev/tty cannot be opened)") from None
     os.dup2(tty, 0)
     os.close(tty)
-    sys.stdin = open(0, "r", closefd=False)  # noqa: SIM115 - the TUI reads keys from it
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the TUI reads keys from it
     return os.fdopen(pipe, "rb")
 
 

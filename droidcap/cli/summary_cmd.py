@@ -20,7 +20,8 @@ def summary(
     conn: Annotated[int | None, typer.Option(callback=_connection_index,
         help="Only this connection (its index, from 0).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON (docs/summary.md).")] = False,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page with timelines.")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Also write a self-contained HTML page with timelines.")] = None,
     stall_ms: Annotated[float, typer.Option(min=1, help="No media for longer than this (ms) is a stall.")] = 200.0,
     keyframe_interval_ms: Annotated[float, typer.Option(min=1, help="A longer keyframe interval (ms) warns.")] = 4000.0,
     drift_ms: Annotated[float, typer.Option(min=1, help="Audio/video drift of this many ms or more warns.")] = 1000.0,

@@ -6,10 +6,18 @@ API scripts and the lab runner use; the CLI is a thin layer over them.
 """
 
 from droidcap.device.device import Device, DeviceReport, list_devices
-from droidcap.device.errors import (AdbDeadlineError, AdbServerError, CaptureError,
-                                    CaptureRunningError, DeviceError, DeviceStateError,
-                                    NoDeviceError, NotRootedError, VerifyError)
-from droidcap.device.record import RecordOptions, RecordResult, Recording, record
+from droidcap.device.errors import (
+                                    AdbDeadlineError,
+                                    AdbServerError,
+                                    CaptureError,
+                                    CaptureRunningError,
+                                    DeviceError,
+                                    DeviceStateError,
+                                    NoDeviceError,
+                                    NotRootedError,
+                                    VerifyError,
+)
+from droidcap.device.record import Recording, RecordOptions, RecordResult, record
 
 __all__ = ["AdbDeadlineError", "AdbServerError", "CaptureError", "CaptureRunningError", "Device",
            "DeviceError", "DeviceReport", "DeviceStateError", "NoDeviceError", "NotRootedError",

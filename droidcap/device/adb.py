@@ -28,9 +28,9 @@ from typing import BinaryIO
 
 import adbutils
 from adbutils._adb import AdbConnection
+from adbutils.errors import AdbConnectionError
 
-from droidcap.device.errors import (AdbDeadlineError, DeviceError, AdbServerError, DeviceStateError,
-                                    NoDeviceError)
+from droidcap.device.errors import AdbDeadlineError, AdbServerError, DeviceError, DeviceStateError, NoDeviceError
 
 DEFAULT_PORT = 5037
 #: The most a sync DATA packet carries (adb's SYNC_DATA_MAX).
@@ -95,11 +95,12 @@ class Deadline:
         conn.conn.settimeout(self.remaining())
 
 
-class _LocalOnlyConnection(AdbConnection):
+class _LocalOnlyConnection(AdbConnection):  # type: ignore[misc]  # adbutils ships no types
     """An adb server connection that never starts a server when connecting fails."""
 
     def _safe_connect(self) -> socket.socket:
-        return self._create_socket()
+        sock: socket.socket = self._create_socket()
+        return sock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +149,7 @@ def _adb_error(err: Exception, serial: str | None, server: ServerAddress) -> Exc
     if "not found" in low and serial:
         return NoDeviceError(f"device {serial} not found on adb server {server}: "
                              "see 'droidcap devices'")
-    if isinstance(err, adbutils.AdbConnectionError) or isinstance(err, OSError):
+    if isinstance(err, (AdbConnectionError, OSError)):
         return AdbServerError(f"cannot reach the adb server at {server}: {text}")
     return AdbServerError(f"adb: {text}" + (f" (device {serial})" if serial else ""))
 
@@ -200,7 +201,7 @@ class AdbServer:
             try:
                 conn.send_command(command)
                 conn.check_okay()
-                return conn.read_string_block()
+                return str(conn.read_string_block())
             except (adbutils.AdbError, OSError) as err:
                 raise _adb_error(err, None, self.address) from None
 
@@ -253,7 +254,7 @@ class Transport:
             deadline.arm(conn)
             try:
                 chunk = conn.conn.recv(n - len(buf))
-            except socket.timeout:
+            except TimeoutError:
                 deadline.remaining()
                 continue
             except OSError as err:
@@ -268,7 +269,7 @@ class Transport:
         deadline.arm(conn)
         try:
             conn.conn.sendall(data)
-        except socket.timeout:
+        except TimeoutError:
             deadline.remaining()
             raise AdbDeadlineError(f"{deadline.what}: the device stopped accepting data") from None
         except OSError as err:
@@ -313,7 +314,7 @@ class Transport:
                 conn.conn.settimeout(min(0.2, deadline.remaining()))
                 try:
                     chunk = conn.conn.recv(256 * 1024)
-                except socket.timeout:
+                except TimeoutError:
                     if time.monotonic() - last > idle_timeout:
                         raise AdbDeadlineError(f"{deadline.what}: nothing arrived for "
                                                f"{idle_timeout:g} s") from None
@@ -346,7 +347,7 @@ class Transport:
         sent = 0
         try:
             self._sync_request(conn, b"SEND", f"{remote},{mode | 0o100000}".encode(), deadline)
-            stream: BinaryIO
+            stream: BinaryIO | _BytesReader
             with (open(source, "rb") if isinstance(source, Path) else _BytesReader(source)) as stream:
                 while block := stream.read(_SYNC_DATA_MAX):
                     self._sync_request(conn, b"DATA", block, deadline)
@@ -407,7 +408,7 @@ class Transport:
                 sock.settimeout(deadline.remaining())
                 try:
                     n = sock.recv_into(view[filled:])
-                except socket.timeout:
+                except TimeoutError:
                     deadline.remaining()
                     continue
                 except OSError as err:
@@ -432,7 +433,7 @@ class Transport:
                 deadline.arm(conn)
                 try:
                     chunk = conn.conn.recv(4096)
-                except socket.timeout:
+                except TimeoutError:
                     deadline.remaining()
                     continue
                 except OSError:

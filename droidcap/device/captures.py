@@ -116,7 +116,8 @@ def start(root: RootShell, tcpdump: TcpdumpBinary, cap: DeviceCapture, *, interf
         "  [ -d /proc/$PID ] || break\n"
         "  sleep 0.1; i=$((i+1))\ndone\n"
         f"chmod 0644 {shlex.quote(cap.log)} 2>/dev/null\n"
-        f"if grep -q 'listening on' {shlex.quote(cap.log)} 2>/dev/null && [ -d /proc/$PID ]; then echo \"started $PID\"; exit 0; fi\n"
+        f"if grep -q 'listening on' {shlex.quote(cap.log)} 2>/dev/null && [ -d /proc/$PID ]; then\n"
+        "  echo \"started $PID\"; exit 0\nfi\n"
         f"kill -KILL $PID 2>/dev/null; cat {shlex.quote(cap.log)}; exit 3\n")
     res = root.run(script, timeout=wait + 10.0, what="starting tcpdump")
     text = res.stdout.decode(errors="replace")
@@ -146,15 +147,15 @@ def stop(root: RootShell, cap: DeviceCapture, pid: int, *, grace: float = 5.0) -
     """Stop our tcpdump: SIGINT, wait up to ``grace``, then SIGTERM, then SIGKILL.  Returns the
     signal that ended it (``INT``, ``TERM``, ``KILL``) or ``gone`` if it had already ended."""
     steps = int(grace / 0.1)
+    chmod = f"chmod 0644 {shlex.quote(cap.pcap)} {shlex.quote(cap.log)} 2>/dev/null\n"
     script = _ours_function(cap, pid) + (
-        "ours || { echo gone; exit 0; }\n"
+        "ours || { " + chmod.strip() + "; echo gone; exit 0; }\n"
         "for SIG in INT TERM KILL; do\n"
         "  kill -$SIG $P 2>/dev/null\n"
         "  i=0\n"
         f"  while ours && [ $i -lt {steps} ]; do sleep 0.1; i=$((i+1)); done\n"
         "  ours || { echo $SIG; break; }\n"
-        "done\n"
-        f"chmod 0644 {shlex.quote(cap.pcap)} {shlex.quote(cap.log)} 2>/dev/null\n"
+        "done\n" + chmod +
         "ours && { echo still-running; exit 4; }\nexit 0\n")
     res = root.run(script, timeout=3 * grace + 10.0, what="stopping tcpdump")
     if res.exit_code == 4:

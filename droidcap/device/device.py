@@ -6,7 +6,8 @@ The facade scripts, the CLI and the lab runner use; every call below it has a de
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import shlex
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from droidcap.device import root as root_mod
@@ -115,7 +116,7 @@ class Device:
 
     def free_bytes(self, path: str = "/data/local/tmp") -> int | None:
         """Free space where captures are written (``df -k``, in bytes)."""
-        res = self.transport.shell(f"df -k {path}", timeout=10.0, what="df")
+        res = self.transport.shell(f"df -k {shlex.quote(path)}", timeout=10.0, what="df")
         lines = res.out.splitlines()
         if not res.ok or len(lines) < 2:
             return None
@@ -135,13 +136,17 @@ def _report(server: AdbServer, attached: AttachedDevice) -> DeviceReport:
         info = dev.info
         method = root_mod.cached_method(dev.serial, info.fingerprint)
         try:
-            method = dev.root(allow_adb_root=False).method
+            root = dev.root(allow_adb_root=False).method.value
         except DeviceError:
-            method = method if method not in (None, RootMethod.NONE) else RootMethod.NONE
+            if method not in (None, RootMethod.NONE):
+                root = method.value
+            elif info.debuggable:  # not restarted here: record would, with adb root
+                root = "adb-root available"
+            else:
+                root = RootMethod.NONE.value
         tcpdump = _tcpdump_line(dev)
         return DeviceReport(serial=attached.serial, state=attached.state, info=info,
-                            root=method.value if method else None, tcpdump=tcpdump,
-                            free_bytes=dev.free_bytes())
+                            root=root, tcpdump=tcpdump, free_bytes=dev.free_bytes())
     except DeviceError as err:
         return DeviceReport(serial=attached.serial, state=attached.state, problem=str(err))
 
@@ -156,9 +161,14 @@ def _tcpdump_line(dev: Device) -> str:
     except DeviceError:
         abi = None
     if abi is not None:
-        there = remote_sha256(dev.transport, f"{DEVICE_DIR}/tcpdump-{abi}")
-        state = "installed" if there == tcpdump_bins.expected_sha256(abi) else "pushed on first record"
-        return f"droidcap's ({abi}, {state})"
+        path = f"{DEVICE_DIR}/tcpdump-{abi}"
+        if remote_sha256(dev.transport, path) != tcpdump_bins.expected_sha256(abi):
+            return f"droidcap's ({abi}, pushed on first record)"
+        res = dev.transport.shell(f"{shlex.quote(path)} --version", timeout=10.0)
+        version = next((line.split(" version ")[1] for line in
+                        (res.stdout + res.stderr).decode(errors="replace").splitlines()
+                        if " version " in line), "?")
+        return f"droidcap's {version} ({abi}, installed)"
     res = dev.transport.shell("command -v tcpdump", timeout=10.0)
     return f"device's ({res.out})" if res.ok and res.out else "none for this ABI"
 
@@ -172,11 +182,12 @@ def list_devices(adb: str | ServerAddress | None = None, *, timeout: float = 30.
         return []
     pool = ThreadPoolExecutor(max_workers=min(8, len(attached)))
     futures = [pool.submit(_report, server, a) for a in attached]
+    wait(futures, timeout=timeout)  # one deadline for all of them, not one after another
     reports = []
-    for a, fut in zip(attached, futures):
-        try:
-            reports.append(fut.result(timeout=timeout))
-        except TimeoutError:
+    for a, fut in zip(attached, futures, strict=True):
+        if fut.done():
+            reports.append(fut.result())
+        else:
             reports.append(DeviceReport(serial=a.serial, state=a.state,
                                         problem=f"did not answer within {timeout:g} s"))
     pool.shutdown(wait=False, cancel_futures=True)

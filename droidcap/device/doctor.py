@@ -7,6 +7,7 @@ would only repeat the cause.
 from __future__ import annotations
 
 import enum
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ def run_checks(serial: str | None = None, *, adb: str | ServerAddress | None = N
         status = Status.FAIL if free < 16 << 20 else Status.WARN if free < 200 << 20 else Status.OK
         yield Check(name="free space", status=status, detail=f"{free / 1e6:.0f} MB free in /data/local/tmp",
                     fix="" if status is Status.OK else "free space on the device before recording")
-    res = root.run(f"{binary.path} -D", what="tcpdump -D")
+    res = root.run(f"{shlex.quote(binary.path)} -D", what="tcpdump -D")
     interfaces = [line.split(".", 1)[1].split()[0] for line in res.out.splitlines()
                   if "." in line and line.split(".", 1)[0].isdigit()]
     if res.ok and interfaces:

@@ -39,7 +39,7 @@ class DeviceInfo:
     debuggable: bool
     page_size: int
     selinux: str
-    adb_tcp_port: int | None  #: the port adbd listens on for adb over Wi-Fi, if it does
+    adb_ports: tuple[int, ...]  #: ports of adbd's own network transports (adb over Wi-Fi, TLS)
     properties: dict[str, str]
 
     def to_json(self) -> dict[str, object]:
@@ -47,7 +47,7 @@ class DeviceInfo:
                 "release": self.release, "sdk": self.sdk, "abis": list(self.abis),
                 "fingerprint": self.fingerprint, "build_type": self.build_type,
                 "debuggable": self.debuggable, "page_size": self.page_size,
-                "selinux": self.selinux, "adb_tcp_port": self.adb_tcp_port}
+                "selinux": self.selinux, "adb_ports": list(self.adb_ports)}
 
 
 def _int(text: str, default: int = 0) -> int:
@@ -57,30 +57,33 @@ def _int(text: str, default: int = 0) -> int:
         return default
 
 
-def adb_tcp_port(serial: str, props: dict[str, str]) -> int | None:
-    """The TCP port of the device's own adb transport, if adb reaches it over the network.
+def adb_ports(serial: str, props: dict[str, str]) -> tuple[int, ...]:
+    """The TCP ports of the device's own adb transports, when adb reaches it over the network.
 
-    A serial ``HOST:PORT`` (``adb connect``) names it; adbd also says it in
-    ``service.adb.tcp.port`` when ``adb tcpip`` turned it on.  A capture must never include it,
+    A serial ``HOST:PORT`` (``adb connect``) names one; adbd says the others in
+    ``service.adb.tcp.port`` (``adb tcpip``) and ``service.adb.tls.port`` (Android 11+ wireless
+    debugging, whose serials are mDNS names without a port).  A capture must never include them,
     or droidcap would capture its own pulls and shells."""
+    found: list[int] = []
     host, sep, port = serial.rpartition(":")
     if sep and host and port.isdigit():
-        return int(port)
-    for key in ("service.adb.tcp.port", "persist.adb.tcp.port"):
+        found.append(int(port))
+    for key in ("service.adb.tcp.port", "persist.adb.tcp.port", "service.adb.tls.port"):
         value = _int(props.get(key, ""), -1)
-        if value > 0:
-            return value
-    return None
+        if 0 < value < 65536:
+            found.append(value)
+    return tuple(dict.fromkeys(found))
 
 
 def probe(transport: Transport, *, timeout: float = 10.0) -> DeviceInfo:
     """Read the device's identity with two shell calls (getprop; page size and SELinux)."""
     props = parse_getprop(transport.shell("getprop", timeout=timeout, what="getprop").out)
-    extra = transport.shell("getconf PAGESIZE 2>/dev/null || getconf PAGE_SIZE 2>/dev/null; "
-                            "getenforce 2>/dev/null", timeout=timeout, what="page size/SELinux")
-    lines = extra.out.splitlines()
-    page = _int(lines[0], 4096) if lines else 4096
-    selinux = lines[1].strip() if len(lines) > 1 else "unknown"
+    extra = transport.shell("echo page=$(getconf PAGESIZE 2>/dev/null || getconf PAGE_SIZE 2>/dev/null); "
+                            "echo selinux=$(getenforce 2>/dev/null)", timeout=timeout,
+                            what="page size/SELinux")
+    found = dict(line.split("=", 1) for line in extra.out.splitlines() if "=" in line)
+    page = _int(found.get("page", ""), 4096)
+    selinux = found.get("selinux", "").strip() or "unknown"
     abis = tuple(a for a in props.get("ro.product.cpu.abilist", props.get("ro.product.cpu.abi", ""))
                  .split(",") if a)
     return DeviceInfo(
@@ -91,4 +94,4 @@ def probe(transport: Transport, *, timeout: float = 10.0) -> DeviceInfo:
         fingerprint=props.get("ro.build.fingerprint", ""),
         build_type=props.get("ro.build.type", "?"),
         debuggable=props.get("ro.debuggable") == "1", page_size=page, selinux=selinux,
-        adb_tcp_port=adb_tcp_port(transport.serial, props), properties=props)
+        adb_ports=adb_ports(transport.serial, props), properties=props)

@@ -3,13 +3,16 @@
 ``tail -c +1 -f`` over an ``exec:`` transport (binary-safe) sends the growing pcap; every byte goes
 to the host copy and, through a pipe, to the same decoder ``droidcap decode`` uses, whose session
 tracker reports RTMP milestones the moment they are reached.  A played stream that ends (its
-connection closes after Play.Start, the server sends Stream EOF or says it was unpublished) is
+connection closes after Play.Start, the server sends Stream EOF or says it was unpublished), and
+an error the server answers with (``_error``, onStatus at level error such as StreamNotFound) is
+printed at once and, when the stream cannot start after it, ends the run as well; both are
 reported so ``record`` can stop on its own.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +53,30 @@ class LiveMilestone:
 #: onStatus codes a server sends when the stream being played has ended.
 _END_CODES = frozenset({"NetStream.Play.UnpublishNotify", "NetStream.Play.Stop",
                         "NetStream.Play.Complete", "NetStream.Unpublish.Success"})
+
+
+#: onStatus codes that mean the stream will not start at all.
+_FATAL_CODES = frozenset({"NetStream.Play.StreamNotFound", "NetStream.Play.Failed",
+                          "NetStream.Publish.BadName", "NetStream.Publish.Denied",
+                          "NetConnection.Connect.Rejected", "NetConnection.Connect.Failed"})
+
+
+def server_error(item: object) -> tuple[str, bool, float] | None:
+    """``(text, fatal, time)`` when the server answered with an error: a ``_error`` result or an
+    onStatus at level ``error``; ``fatal`` when the stream will not start after it."""
+    if not isinstance(item, DecodedEvent) or not isinstance(item.event, Message):
+        return None
+    body = item.event.body
+    if not isinstance(body, Command) or body.command not in ("_error", "onStatus"):
+        return None
+    info = next((a for a in body.args if isinstance(a, dict)), {})
+    if body.command == "onStatus" and info.get("level") != "error":
+        return None
+    code = str(info.get("code", body.command))
+    description = info.get("description")
+    text = f"{code}" + (f" ({description})" if description else "")
+    fatal = code in _FATAL_CODES or (body.command == "_error" and "Connect" in code)
+    return text, fatal, item.event.time
 
 
 def _ends_stream(item: object) -> bool:
@@ -103,7 +130,7 @@ class LiveCopy:
     def _copy(self) -> None:
         try:
             for chunk in self.transport.exec_stream(
-                    f"tail -c +1 -f {self.remote}", idle_timeout=float("inf"),
+                    f"tail -c +1 -f {shlex.quote(self.remote)}", idle_timeout=float("inf"),
                     deadline=Deadline(7 * 24 * 3600.0, "live copy"), should_stop=self._stop.is_set):
                 self.dest.write(chunk)
                 self.bytes += len(chunk)
@@ -144,10 +171,18 @@ class LiveCopy:
                             self.on_milestone(LiveMilestone(conn=conn.conn, name=m.name,
                                                             text=MILESTONE_TEXT[m.name],
                                                             capture_time=m.time - first))
+                    error = server_error(item)
+                    if error is not None:
+                        text, fatal, when = error
+                        self.on_milestone(LiveMilestone(
+                            conn=conn.conn, name="error", text=f"server error: {text}",
+                            capture_time=when - (first if first is not None else when)))
+                        if fatal:
+                            self.stream_ended.set()  # nothing more will come: stop now
                     if conn.conn in started and _ends_stream(item):
                         self.stream_ended.set()
             except DroidcapError as err:
                 self.on_error(f"live decode stopped: {err}")
 
 
-__all__ = ["LiveCopy", "LiveMilestone", "MILESTONE_TEXT"]
+__all__ = ["MILESTONE_TEXT", "LiveCopy", "LiveMilestone"]

@@ -22,10 +22,11 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import droidcap
@@ -76,11 +77,11 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Warning:
+class RecordWarning:
     text: str
 
 
-RecordEvent = Phase | CaptureProgress | TransferProgress | LiveMilestone | Warning
+RecordEvent = Phase | CaptureProgress | TransferProgress | LiveMilestone | RecordWarning
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,16 +113,17 @@ def url_port(url: str) -> int:
     return port or _DEFAULT_PORTS.get(parts.scheme.lower(), RTMP_PORT)
 
 
-def capture_filter(bpf: str | None, play: str | None, adb_port: int | None) -> str:
+def capture_filter(bpf: str | None, play: str | None, adb_ports: tuple[int, ...] | int | None) -> str:
     """The BPF tcpdump runs: the user's (or RTMP's port plus the URL's), never adb's own transport."""
     if bpf is None:
-        ports = dict.fromkeys([RTMP_PORT] + ([url_port(play)] if play else []))
-        bpf = " or ".join(f"tcp port {p}" for p in ports)
+        wanted = dict.fromkeys([RTMP_PORT] + ([url_port(play)] if play else []))
+        bpf = " or ".join(f"tcp port {p}" for p in wanted)
     if "\n" in bpf or "\0" in bpf:
         raise DeviceError("--filter must be one line")
-    if adb_port is None:
+    adb = (adb_ports,) if isinstance(adb_ports, int) else tuple(adb_ports or ())
+    if not adb:
         return bpf
-    exclude = f"not (tcp port {adb_port})"
+    exclude = "not (" + " or ".join(f"tcp port {p}" for p in adb) + ")"
     return f"({bpf}) and {exclude}" if bpf.strip() else exclude
 
 
@@ -140,10 +142,15 @@ def default_name(serial: str, when: datetime) -> str:
     return f"droidcap-{safe}-{when.strftime('%Y%m%d-%H%M%S')}"
 
 
-def device_name(stem: str) -> str:
+def device_name(stem: str, taken: Collection[str] = ()) -> str:
     """The capture's name on the device: the host name's letters, digits, '.', '_' and '-' only
-    (an output name with quotes or spaces never reaches the device shell)."""
-    return (re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "capture")[:100]
+    (an output name with quotes or spaces never reaches the device shell), never one a capture
+    left on the device already has (that capture would be overwritten)."""
+    base = (re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "capture")[:100]
+    name, n = base, 1
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
 
 
 def output_paths(options: RecordOptions, serial: str, when: datetime) -> tuple[Path, Path]:
@@ -158,6 +165,8 @@ def output_paths(options: RecordOptions, serial: str, when: datetime) -> tuple[P
                               "choose another --output")
     if not pcap.parent.is_dir():
         raise DeviceError(f"directory {pcap.parent} does not exist")
+    if not os.access(pcap.parent, os.W_OK | os.X_OK):
+        raise DeviceError(f"cannot write to {pcap.parent}: choose another --output")
     return pcap, meta
 
 
@@ -207,26 +216,37 @@ class Recording:
     meta_path: Path | None = None
     milestones: list[LiveMilestone] = field(default_factory=list)
     _state: dict[str, object] = field(default_factory=dict)
+    start_attempted: bool = False  #: tcpdump may run on the device (even if its PID is unknown)
     _live: LiveCopy | None = None
-    _live_file: object = None
+    _live_file: BinaryIO | None = None
     _player_package: str | None = None
     _started_mono: float = 0.0
 
     # ----- 1-3
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Steps 1-3.  ``stop`` set meanwhile (Ctrl-C) aborts before tcpdump is started, leaving
+        nothing behind (at worst a ``.part`` of the tcpdump push)."""
         dev, opt = self.device, self.options
+
+        def check_stop() -> None:
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+
         if opt.play:
             valid_url(opt.play)
         if opt.player:
             valid_player(opt.player)
         if opt.interface and not re.match(r"^[A-Za-z0-9_.:@-]{1,32}$", opt.interface):
             raise DeviceError(f"invalid --interface {opt.interface!r}: an interface name like any, wlan0")
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
         self.pcap, self.meta_path = output_paths(opt, dev.serial, when)
-        bpf = capture_filter(opt.bpf, opt.play, dev.info.adb_tcp_port)
+        bpf = capture_filter(opt.bpf, opt.play, dev.info.adb_ports)
         self._emit(Phase(text=f"device {dev.serial}: {dev.info.manufacturer} {dev.info.model}, "
                               f"Android {dev.info.release}, {','.join(dev.info.abis)}"))
-        root = dev.root()
+        # Captures left on the device (listed as the shell user): their names are taken, and
+        # adbd must not be restarted for root while one of them may still be running.
+        left = {c.name for c in captures.list_captures(dev.transport)}
+        root = dev.root(allow_adb_root=not left)
         busy = running_captures(dev)
         if busy:
             names = ", ".join(c.name for c, _ in busy)
@@ -234,16 +254,21 @@ class Recording:
                 f"a droidcap capture is already running on {dev.serial} ({names}): stop it with "
                 f"'droidcap stop -s {dev.serial}' (one capture per device at a time)")
         self._emit(Phase(text=f"root: {root.method.label}"))
+        check_stop()
         total = _binary_size(dev)
-        self.tcpdump = dev.tcpdump(opt.tcpdump, progress=lambda n: self._emit(
-            TransferProgress(what="pushing tcpdump", done=n, total=total or n)))
+
+        def pushed(n: int) -> None:
+            check_stop()
+            self._emit(TransferProgress(what="pushing tcpdump", done=n, total=total or n))
+
+        self.tcpdump = dev.tcpdump(opt.tcpdump, progress=pushed)
         self._emit(Phase(text=f"tcpdump {self.tcpdump.version} at {self.tcpdump.path}"
                               + (" (pushed, SHA-256 verified)" if self.tcpdump.pushed else "")))
         free = dev.free_bytes()
         if free is not None and free < 16 * 1024 * 1024:
             raise CaptureError(f"only {free // 1024} KiB free in /data on {dev.serial}: "
                                "free some space first")
-        self.cap = DeviceCapture(name=device_name(self.pcap.stem))
+        self.cap = DeviceCapture(name=device_name(self.pcap.stem, left))
         device_start, offset = device_clock(dev)
         self._state = {
             "droidcap_version": droidcap.__version__, "name": self.cap.name,
@@ -254,22 +279,35 @@ class Recording:
             "start": {"host": time.time(), "device": device_start},
             "clock_offset_seconds": round(offset, 6),
         }
+        if opt.live:  # the host copy's file first: a directory we cannot write fails here
+            part = self.pcap.with_name(self.pcap.name + ".part")
+            try:
+                self._live_file = open(part, "xb")  # noqa: SIM115 - closed in collect/abandon
+            except OSError as err:
+                raise DeviceError(f"cannot create {part}: {err.strerror}") from None
+        check_stop()
         captures.write_state(dev.transport, self.cap, self._state)
-        self.pid = captures.start(root, self.tcpdump, self.cap, interface=opt.interface, bpf=bpf)
+        self.start_attempted = True
+        try:
+            self.pid = captures.start(root, self.tcpdump, self.cap, interface=opt.interface, bpf=bpf)
+        except CaptureError:
+            # tcpdump said no (bad filter, interface): nothing runs, so nothing may stay behind
+            captures.remove(root, self.cap)
+            self.start_attempted = False
+            self.abandon_live_copy(remove=True)
+            raise
         self._started_mono = time.monotonic()
         self._emit(Phase(text=f"capturing on {opt.interface} (tcpdump pid {self.pid}), filter: {bpf}"))
-        if opt.live:
+        if self._live_file is not None:
             self._start_live()
         if opt.play:
             self._play(opt.play)
 
     def _start_live(self) -> None:
-        assert self.cap is not None and self.pcap is not None
-        part = self.pcap.with_name(self.pcap.name + ".part")
-        self._live_file = open(part, "xb")
-        self._live = LiveCopy(self.device.transport, self.cap.pcap, self._live_file,  # type: ignore[arg-type]
+        assert self.cap is not None and self._live_file is not None
+        self._live = LiveCopy(self.device.transport, self.cap.pcap, self._live_file,
                               on_milestone=self._milestone,
-                              on_error=lambda text: self._emit(Warning(text=text)))
+                              on_error=lambda text: self._emit(RecordWarning(text=text)))
         self._live.start()
 
     def _milestone(self, m: LiveMilestone) -> None:
@@ -289,8 +327,8 @@ class Recording:
             last = res.out.splitlines()[-1] if res.out else ""
             self._player_package = last.split("/")[0] if "/" in last else None
         res = t.shell(" ".join(shlex.quote(c) for c in cmd), timeout=20.0, what="am start")
-        if not res.ok or "Error" in res.out:
-            self._emit(Warning(text=f"am start failed: {res.err or res.out}"))
+        if not res.ok or "Error" in res.out or "Error" in res.err:
+            self._emit(RecordWarning(text=f"am start failed: {res.err or res.out}"))
         else:
             self._emit(Phase(text=f"playing {url}" + (f" with {self._player_package}"
                                                        if self._player_package else "")))
@@ -323,7 +361,7 @@ class Recording:
                         else captures.file_size(self.device.transport, self.cap.pcap) or 0)
                 self._emit(CaptureProgress(elapsed=elapsed, bytes=size, packets=packets))
             except DeviceError as err:
-                self._emit(Warning(text=f"progress unavailable: {err}"))
+                self._emit(RecordWarning(text=f"progress unavailable: {err}"))
             stop.wait(min(1.0, max(0.05, (self.options.duration or 1e9) - elapsed)))
 
     # ----- 5
@@ -348,9 +386,9 @@ class Recording:
             raise CaptureError(f"tcpdump left no capture file on {t.serial}: "
                                f"{captures.tcpdump_error(captures.read_text(t, self.cap.log))}")
         pulled: PulledFile | None = None
-        if self._live is not None:
+        if self._live is not None and self._live_file is not None:
             self._live.stop(final_size=size)
-            self._live_file.close()  # type: ignore[attr-defined]
+            self._live_file.close()
             part = self.pcap.with_name(self.pcap.name + ".part")
             from droidcap.device.tcpdump import remote_sha256
 
@@ -358,19 +396,22 @@ class Recording:
             if sha is not None:
                 pulled = adopt_verified(part, self.pcap, size=size, device_sha=sha)
             if pulled is None:
-                self._emit(Warning(text="the live copy differs from the device's file: pulling it again"))
+                self._emit(RecordWarning(text="the live copy differs from the device's file: pulling it again"))
                 part.unlink(missing_ok=True)
         if pulled is None:
             self._emit(Phase(text=f"pulling {size} bytes"))
-            pulled = pull_verified(t, self.cap.pcap, self.pcap, expected_size=size, progress=lambda n: (
-                self._check_interrupt(interrupt),
-                self._emit(TransferProgress(what="pulling", done=n, total=size))))
+            def pulling(n: int) -> None:
+                if interrupt is not None and interrupt.is_set():
+                    raise KeyboardInterrupt
+                self._emit(TransferProgress(what="pulling", done=n, total=size))
+
+            pulled = pull_verified(t, self.cap.pcap, self.pcap, expected_size=size, progress=pulling)
         if pulled.trimmed_bytes:
-            self._emit(Warning(text=f"tcpdump was cut off mid-record: the last {pulled.trimmed_bytes} "
+            self._emit(RecordWarning(text=f"tcpdump was cut off mid-record: the last {pulled.trimmed_bytes} "
                                     "bytes (a partial packet) were trimmed"))
         if counts is not None and counts.captured > pulled.records:
             # tcpdump -U ignores write errors: a full /data loses packets silently
-            self._emit(Warning(text=f"tcpdump captured {counts.captured} packets but the file holds "
+            self._emit(RecordWarning(text=f"tcpdump captured {counts.captured} packets but the file holds "
                                     f"{pulled.records}: the device's storage is probably full"))
         device_stop, offset = device_clock(self.device)
         meta = dict(self._state)
@@ -392,20 +433,21 @@ class Recording:
                             stop_reason=stop_reason, kept_on_device=self.options.keep_on_device,
                             milestones=tuple(self.milestones))
 
-    def abandon_live_copy(self) -> None:
-        """After an abort: end the live stream; its ``.part`` file stays, named as incomplete."""
+    def abandon_live_copy(self, *, remove: bool = False) -> None:
+        """After an abort: end the live stream; its ``.part`` file stays, named as incomplete
+        (``remove``: deleted, when tcpdump never ran and it holds nothing)."""
         if self._live is not None:
             self._live.stop(final_size=None, wait=2.0)
-            self._live_file.close()  # type: ignore[attr-defined]
+            self._live = None
+        if self._live_file is not None:
+            self._live_file.close()
+            if remove:
+                Path(self._live_file.name).unlink(missing_ok=True)
+            self._live_file = None
 
     def recovery_hint(self) -> str:
         name = self.cap.name if self.cap else "--all"
         return f"droidcap pull -s {self.device.serial} {name}"
-
-    @staticmethod
-    def _check_interrupt(interrupt: threading.Event | None) -> None:
-        if interrupt is not None and interrupt.is_set():
-            raise KeyboardInterrupt
 
     def _emit(self, event: RecordEvent) -> None:
         self.on_event(event)
@@ -419,14 +461,22 @@ def record(device: Device, options: RecordOptions = RecordOptions(), *,
     For scripts and the lab runner; the CLI drives :class:`Recording` itself to handle Ctrl-C."""
     rec = Recording(device, options if options.command_line else replace(
         options, command_line=tuple(sys.argv)), on_event or (lambda e: None))
-    rec.start()
     try:
+        rec.start(stop)
         reason = rec.wait(stop)
-    finally:
         counts, how = rec.stop_capture()
-    return rec.collect(reason, counts, how)
+        return rec.collect(reason, counts, how)
+    except BaseException:
+        # whatever went wrong, tcpdump does not stay running and the live threads end
+        if rec.pid is not None:
+            try:
+                rec.stop_capture()
+            except DeviceError:
+                pass
+        rec.abandon_live_copy()
+        raise
 
 
-__all__ = ["CaptureProgress", "Phase", "RecordEvent", "RecordOptions", "RecordResult", "Recording",
-           "TransferProgress", "Warning", "capture_filter", "record", "running_captures", "url_port",
+__all__ = ["CaptureProgress", "Phase", "RecordEvent", "RecordOptions", "RecordResult", "RecordWarning",
+           "Recording", "TransferProgress", "capture_filter", "record", "running_captures", "url_port",
            "valid_url"]

@@ -42,9 +42,8 @@ def listing(dev: Device) -> list[CaptureListing]:
 def stop_capture(dev: Device, cap: DeviceCapture) -> str:
     """Stop the capture's tcpdump if it still runs; how it ended."""
     pid = captures.read_pid(dev.transport, cap)
-    if pid is None:
-        return "gone"
-    return captures.stop(dev.root(allow_adb_root=False), cap, pid)
+    # without a PID file (P=0 runs nothing) the files are still made readable for the pull
+    return captures.stop(dev.root(allow_adb_root=False), cap, pid or 0)
 
 
 def _resolve(dev: Device, wanted: list[str]) -> list[DeviceCapture]:
@@ -64,11 +63,19 @@ def pull_capture(dev: Device, cap: DeviceCapture, output_dir: Path, *,
                  progress: Callable[[int, int], None] | None = None,
                  keep_on_device: bool = False) -> PulledFile:
     """Stop (if running), pull verified into ``output_dir/NAME.pcap`` with its NAME.json, delete."""
+    local = output_dir / f"{cap.name}.pcap"
+    meta = local.with_suffix(".json")
+    for path in (local, meta):
+        if path.exists():
+            raise DeviceError(f"{path} already exists: droidcap never overwrites a capture; "
+                              "pull into another --output directory")
     how = stop_capture(dev, cap)
     size = captures.file_size(dev.transport, cap.pcap)
     if size is None:
-        raise DeviceError(f"{cap.pcap} does not exist on {dev.serial}")
-    local = output_dir / f"{cap.name}.pcap"
+        # what a start that tcpdump refused left behind: no capture to lose, so it is cleared
+        captures.remove(dev.root(allow_adb_root=False), cap)
+        raise DeviceError(f"{cap.name} has no capture file (tcpdump never wrote one); its "
+                          "leftover files were removed from the device")
     pulled = pull_verified(dev.transport, cap.pcap, local, expected_size=size,
                            progress=(lambda n: progress(n, size)) if progress else None)
     state = captures.read_state(dev.transport, cap)
@@ -78,9 +85,7 @@ def pull_capture(dev: Device, cap: DeviceCapture, output_dir: Path, *,
                            "tcpdump_stopped_by": how},
                   "tcpdump_counts": counts.to_json() if counts else None,
                   "file": pulled.to_json() | {"path": local.name}, "recovered": True})
-    meta = local.with_suffix(".json")
-    if not meta.exists():
-        meta.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+    meta.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
     if not keep_on_device:
         captures.remove(dev.root(allow_adb_root=False), cap)
     return pulled

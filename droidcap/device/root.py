@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from droidcap.device.adb import ShellResult, Transport
-from droidcap.device.errors import DeviceError, NotRootedError
+from droidcap.device.errors import AdbDeadlineError, DeviceError, NotRootedError
 from droidcap.device.info import DeviceInfo
 
 
@@ -102,9 +102,18 @@ def _is_root(res: ShellResult) -> bool:
     return res.ok and res.out.splitlines()[-1:] == ["0"]
 
 
+#: Magisk asks the user to grant root to Shell the first time, and waits 10 s by default.
+_SU_PROMPT_WAIT = 40.0
+
+
 def _probe_su(transport: Transport) -> RootMethod | None:
     """Which su flavour works, if any: only probes with fixed, harmless arguments."""
-    res = transport.shell("su", stdin=b"id -u\n", timeout=10.0, what="su probe")
+    try:
+        res = transport.shell("su", stdin=b"id -u\n", timeout=_SU_PROMPT_WAIT, what="su probe")
+    except AdbDeadlineError:
+        raise NotRootedError(f"su did not answer within {_SU_PROMPT_WAIT:g} s: if the phone shows "
+                             "a root request, grant it to 'Shell' (Magisk: Superuser) and try "
+                             "again") from None
     if not _is_root(res):
         return None
     c = transport.shell("su -c 'id -u'", timeout=10.0, what="su -c probe")

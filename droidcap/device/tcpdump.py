@@ -82,16 +82,17 @@ def install(transport: Transport, info: DeviceInfo, *, source: TcpdumpSource = T
         part = f"{path}.part"
         # An earlier push cut short (Ctrl-C, a pulled cable) may have left the .part behind.
         mkdir = transport.shell(f"mkdir -p {CAPTURE_DIR} && chmod 0775 {DEVICE_DIR} {CAPTURE_DIR} "
-                                f"&& rm -f {part}", what="mkdir")
+                                f"&& rm -f {shlex.quote(part)}", what="mkdir")
         if not mkdir.ok:
             raise CaptureError(f"cannot create {DEVICE_DIR} on {transport.serial}: {mkdir.err}")
         transport.push(tcpdump_bins.binary_path(abi), part, mode=0o755, timeout=120.0,
                        progress=progress)
         if remote_sha256(transport, part) != local_sha:
-            transport.shell(f"rm -f {part}", what="rm")
+            transport.shell(f"rm -f {shlex.quote(part)}", what="rm")
             raise CaptureError(f"the tcpdump pushed to {transport.serial} arrived damaged "
                                "(SHA-256 differs): check free space in /data and try again")
-        moved = transport.shell(f"mv -f {part} {path} && chmod 0755 {path}", what="mv")
+        q_part, q_path = shlex.quote(part), shlex.quote(path)
+        moved = transport.shell(f"mv -f {q_part} {q_path} && chmod 0755 {q_path}", what="mv")
         if not moved.ok:
             raise CaptureError(f"cannot install {path}: {moved.err}")
         pushed = True

@@ -32,10 +32,36 @@ class PulledFile:
     sha256: str          #: of the device's file, which the pulled bytes matched
     trimmed_bytes: int   #: a partial last record removed from the local copy
     records: int
+    local_sha256: str    #: of the local file: ``sha256`` unless a partial record was trimmed
 
     def to_json(self) -> dict[str, object]:
         return {"path": str(self.path), "size": self.size, "sha256": self.sha256,
-                "trimmed_bytes": self.trimmed_bytes, "records": self.records}
+                "trimmed_bytes": self.trimmed_bytes, "records": self.records,
+                "local_sha256": self.local_sha256}
+
+
+def _keep(part: Path, local: Path, *, whole_length: int | None) -> str:
+    """Trim ``part`` to ``whole_length`` (if given), give it its final name without replacing a
+    file that appeared meanwhile, and return the final file's SHA-256 when it was trimmed ('')."""
+    digest = ""
+    if whole_length is not None:
+        with open(part, "r+b") as f:
+            f.truncate(whole_length)
+            f.seek(0)
+            sha = hashlib.sha256()
+            while block := f.read(1 << 20):
+                sha.update(block)
+            digest = sha.hexdigest()
+    try:
+        os.link(part, local)  # fails rather than replace a file that appeared meanwhile
+        part.unlink()
+    except FileExistsError:
+        raise DeviceError(f"{local} appeared during the pull; the verified copy is {part}") from None
+    except OSError:  # a filesystem without hard links (FAT, exFAT, some network mounts)
+        if local.exists():
+            raise DeviceError(f"{local} appeared during the pull; the verified copy is {part}") from None
+        os.rename(part, local)
+    return digest
 
 
 class _HashingWriter:
@@ -63,7 +89,7 @@ class _RemoteDigest:
     def __init__(self, transport: Transport, remote: str, *, timeout: float) -> None:
         self._remote = remote
         self._serial = transport.serial
-        self._out: list[str | None | BaseException] = []
+        self._out: list[str | BaseException | None] = []
         self._thread = threading.Thread(target=self._run, args=(transport, timeout),
                                         name="remote-sha256", daemon=True)
         self._thread.start()
@@ -71,7 +97,7 @@ class _RemoteDigest:
     def _run(self, transport: Transport, timeout: float) -> None:
         try:
             self._out.append(remote_sha256(transport, self._remote, timeout=timeout))
-        except BaseException as err:  # handed to the caller in result()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller in result()
             self._out.append(err)
 
     def result(self) -> str:
@@ -119,9 +145,9 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
             f"SHA-256 {'matches' if writer.sha.hexdigest() == device_sha else 'differs'}); "
             f"it stays on the device and {part} is incomplete: run the pull again")
     if writer.checker is None:
-        os.link(part, local)
-        part.unlink()
-        return PulledFile(path=local, size=size, sha256=device_sha, trimmed_bytes=0, records=0)
+        _keep(part, local, whole_length=None)
+        return PulledFile(path=local, size=size, sha256=device_sha, trimmed_bytes=0, records=0,
+                          local_sha256=device_sha)
     try:
         if writer.format_error is not None:
             raise writer.format_error
@@ -129,16 +155,9 @@ def pull_verified(transport: Transport, remote: str, local: Path, *,
     except CaptureFormatError as err:
         raise DeviceError(f"{remote} is not a capture droidcap can keep ({err}); the bytes "
                           f"pulled are in {part}, and it stays on the device") from None
-    if not verdict.is_whole:
-        with open(part, "r+b") as f:
-            f.truncate(verdict.whole_length)
-    os.link(part, local)  # fails rather than replace a file that appeared meanwhile
-    part.unlink()
+    trimmed = _keep(part, local, whole_length=None if verdict.is_whole else verdict.whole_length)
     return PulledFile(path=local, size=size, sha256=device_sha, trimmed_bytes=verdict.partial_bytes,
-                      records=verdict.records)
-
-
-
+                      records=verdict.records, local_sha256=trimmed or device_sha)
 
 
 def adopt_verified(part: Path, local: Path, *, size: int, device_sha: str) -> PulledFile | None:
@@ -155,11 +174,9 @@ def adopt_verified(part: Path, local: Path, *, size: int, device_sha: str) -> Pu
     if got != size or sha.hexdigest() != device_sha:
         return None
     verdict = checker.finish()
-    if not verdict.is_whole:
-        with open(part, "r+b") as f:
-            f.truncate(verdict.whole_length)
-    os.link(part, local)
-    part.unlink()
+    trimmed = _keep(part, local, whole_length=None if verdict.is_whole else verdict.whole_length)
     return PulledFile(path=local, size=size, sha256=device_sha, trimmed_bytes=verdict.partial_bytes,
-                      records=verdict.records)
+                      records=verdict.records, local_sha256=trimmed or device_sha)
+
+
 __all__ = ["PulledFile", "adopt_verified", "pull_timeout", "pull_verified"]

@@ -26,14 +26,13 @@ KINDS = ("handshake", "message", "gap", "skipped", "sync")
 
 def kind_of(item: DecodedEvent) -> str:
     ev = item.event
-    kind = type(ev)
-    if kind is Message or kind is OversizeMessage:
+    if type(ev) is Message or type(ev) is OversizeMessage:
         return "message"
-    if kind is HandshakePart:
+    if type(ev) is HandshakePart:
         return "handshake"
-    if kind is Gap:
+    if type(ev) is Gap:
         return "gap"
-    if kind is Skipped:
+    if type(ev) is Skipped:
         return "skipped"
     return "sync"
 
@@ -63,8 +62,7 @@ def event_record(item: DecodedEvent) -> dict[str, Any]:
         "frame": ev.frame,
         "time": ev.time,
     }
-    kind = type(ev)
-    if kind is Message:
+    if type(ev) is Message:
         out["kind"] = "message"
         out["csid"] = ev.csid
         out["fmt"] = ev.fmt
@@ -78,17 +76,17 @@ def event_record(item: DecodedEvent) -> dict[str, Any]:
             out["aggregate"] = True
         if ev.uncertain:
             out["uncertain"] = True
-    elif kind is HandshakePart:
+    elif type(ev) is HandshakePart:
         out["kind"] = "handshake"
         out.update(ev.json_fields())
-    elif kind is Gap:
+    elif type(ev) is Gap:
         out["kind"] = "gap"
         out["size"] = ev.size
-    elif kind is Skipped:
+    elif type(ev) is Skipped:
         out["kind"] = "skipped"
         out["size"] = ev.size
         out["reason"] = ev.reason
-    elif kind is OversizeMessage:
+    elif type(ev) is OversizeMessage:
         out["kind"] = "message"
         out["csid"] = ev.csid
         out["fmt"] = ev.fmt
@@ -98,7 +96,7 @@ def event_record(item: DecodedEvent) -> dict[str, Any]:
         out["stream_id"] = ev.stream_id
         out["length"] = ev.length
         out["oversize"] = True
-    elif kind is Synchronised:
+    elif type(ev) is Synchronised:
         out["kind"] = "sync"
         out["chunk_size"] = ev.chunk_size
         out["confirmed"] = ev.confirmed
@@ -124,7 +122,6 @@ def resolve_types(names: list[str]) -> frozenset[str]:
 
 def matches(item: DecodedEvent, wanted: frozenset[str]) -> bool:
     ev = item.event
-    kind = type(ev)
-    if kind is Message or kind is OversizeMessage:
+    if type(ev) is Message or type(ev) is OversizeMessage:
         return "message" in wanted or _type_name(ev.type_id) in wanted
     return kind_of(item) in wanted

@@ -30,8 +30,7 @@ def render_html(summary: CaptureSummary, *, title: str) -> str:
         plotted = any(st.windows for st in c.streams)
         parts.append(_connection(c, plot=plotted, include_js=plotted and js_needed))
         js_needed = js_needed and not plotted
-    for note in summary.notes:
-        parts.append(f"<p class='info'>note: {html.escape(note)}</p>")
+    parts.extend(f"<p class='info'>note: {html.escape(note)}</p>" for note in summary.notes)
     parts.append("</body></html>")
     return "".join(parts)
 

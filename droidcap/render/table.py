@@ -36,8 +36,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _status_code(args: list[Any]) -> str | None:
     for value in args:
-        if isinstance(value, dict) and isinstance(value.get("code"), str):
-            return value["code"]
+        if isinstance(value, dict):
+            code = value.get("code")
+            if isinstance(code, str):
+                return code
     return None
 
 
@@ -60,11 +62,7 @@ def describe_message(msg: Message) -> str:
                          "getStreamLength", "FCSubscribe"):
             detail = " ".join(_short(a, 40) for a in args[1:] if a is not None)
         elif command in ("_result", "_error", "onStatus"):
-            code = _status_code(args)
-            if code:
-                detail = code
-            else:
-                detail = " ".join(_short(a, 30) for a in args[1:] if a is not None)
+            detail = _status_code(args) or " ".join(_short(a, 30) for a in args[1:] if a is not None)
         return f"{command} {txn_text}{detail}".rstrip()
     if t in (18, 15):
         name = f.get("name", "?")
@@ -102,6 +100,9 @@ def describe_message(msg: Message) -> str:
         return f"{kind} {packet.replace('_', ' ')} {details}".strip()
     if t == 19 or t == 16:
         return f"shared object {f.get('so_name')} {_short(f.get('so_events'), 50)}"
+    if t == 22:
+        text = f"aggregate of {f.get('sub_messages')} sub-messages ({msg.length} bytes)"
+        return text + (f" (malformed: {f['malformed']})" if "malformed" in f else "")
     return f"{msg.type_name} ({msg.length} bytes)"
 
 
@@ -117,6 +118,12 @@ def _describe_malformed(msg: Message, body: Malformed) -> str:
             return f"Set Chunk Size {int(body.raw_head, 16)} (invalid, ignored)"
         return f"Set Chunk Size (malformed, ignored: {body.reason})"
     return f"{_CONTROL_NAMES.get(msg.type_id, msg.type_name)} (malformed: {body.reason})"
+
+
+def _is_aggregate_of_media(msg: Message) -> bool:
+    """An aggregate that parsed joins the media run its sub-messages belong to (counted as one
+    wire message); a malformed one gets a line of its own."""
+    return msg.type_id == 22 and "malformed" not in msg.body.json_fields()
 
 
 def _is_media_frame(msg: Message) -> bool:
@@ -139,6 +146,7 @@ class _Run:
     audio: int = 0
     video: int = 0
     keyframes: int = 0
+    aggregates: int = 0  # wire messages that carried some of the run's frames
     dirs: set[Direction] = field(default_factory=set)
     uncertain: bool = False
 
@@ -176,15 +184,16 @@ class TableRenderer:
             if conn.syn_seen:
                 ladder.add(conn.opened_time, conn.opened_frame, "->", "TCP SYN")
         ev = item.event
-        kind = type(ev)
-        if kind is Message and _is_media_frame(ev):
+        if type(ev) is Message and (_is_media_frame(ev) or _is_aggregate_of_media(ev)):
             run = ladder.run
             if run is None:
                 run = ladder.run = _Run(first_time=ev.time, first_frame=ev.frame)
             run.last_time, run.last_frame = ev.time, ev.frame
             run.dirs.add(item.dir)
             run.uncertain |= ev.uncertain
-            if ev.type_id == 8:
+            if ev.type_id == 22:
+                run.aggregates += 1
+            elif ev.type_id == 8:
                 run.audio += 1
             else:
                 run.video += 1
@@ -193,23 +202,23 @@ class TableRenderer:
             return
         self._close_run(ladder)
         arrow = ARROW[item.dir]
-        if kind is Message:
+        if type(ev) is Message:
             mark = "? " if ev.uncertain else ""
             ladder.add(ev.time, ev.frame, arrow, mark + describe_message(ev))
-        elif kind is HandshakePart:
+        elif type(ev) is HandshakePart:
             bits = [ev.part]
             if ev.version is not None:
                 bits.append(f"version {ev.version}")
             if ev.scheme:
                 bits.append(ev.scheme + (f" layout {ev.digest_layout}" if ev.digest_layout is not None else ""))
             ladder.add(ev.time, ev.frame, arrow, " ".join(bits))
-        elif kind is Gap:
+        elif type(ev) is Gap:
             ladder.add(ev.time, ev.frame, arrow, f"!! gap: {ev.size} bytes never captured")
-        elif kind is Skipped:
+        elif type(ev) is Skipped:
             ladder.add(ev.time, ev.frame, arrow, f"!! skipped {ev.size} bytes: {ev.reason}")
-        elif kind is OversizeMessage:
+        elif type(ev) is OversizeMessage:
             ladder.add(ev.time, ev.frame, arrow, f"!! {ev.length}-byte message over the size limit, body skipped")
-        elif kind is Synchronised:
+        elif type(ev) is Synchronised:
             state = "confirmed" if ev.confirmed else "inferred"
             ladder.add(ev.time, ev.frame, arrow, f".. synchronised mid-stream, chunk size {ev.chunk_size} ({state})")
 
@@ -224,11 +233,14 @@ class TableRenderer:
             parts.append(f"video x{run.video}" + (f" ({run.keyframes} key)" if run.keyframes else ""))
         if run.audio:
             parts.append(f"audio x{run.audio}")
+        what = ", ".join(parts) or "no audio or video"
+        if run.aggregates:
+            what += f" in {run.aggregates} aggregate message(s)"
         arrow = "<->" if len(run.dirs) > 1 else ARROW[next(iter(run.dirs))]
         span = run.last_time - run.first_time
         mark = "? " if run.uncertain else ""
         ladder.add(run.first_time, run.first_frame, arrow,
-                   f"{mark}{', '.join(parts)} over {span:.3f} s (to frame {run.last_frame})")
+                   f"{mark}{what} over {span:.3f} s (to frame {run.last_frame})")
 
     def write(self, out: TextIO, summaries: list[ConnectionSummary]) -> None:
         for summary in summaries:
@@ -255,16 +267,28 @@ def _heading(s: ConnectionSummary) -> str:
     names = [st.name for st in s.streams if st.name]
     if names:
         bits.append("stream " + ", ".join(repr(n) for n in names))
+    if s.outer:
+        bits.append("via " + " > ".join(s.outer))
     if s.mid_connection:
         bits.append("capture starts mid-connection")
     return " | ".join(bits)
 
 
+_END_TEXT = {
+    "open": "still open at the end of the capture (no FIN or RST)",
+    "half_closed": "half closed: one side never sent FIN or RST before the capture ended",
+    "evicted": "no longer followed: too many TCP flows open at once (no FIN or RST seen)",
+}
+
+
 def _milestones(s: ConnectionSummary) -> str:
-    if not s.milestones:
-        return "  milestones: none reached"
     parts = [f"{m.name} +{(m.time - s.first_time) * 1000:.1f} ms" for m in s.milestones]
-    return "  milestones: " + ", ".join(parts)
+    text = "  milestones: " + (", ".join(parts) if parts else "none reached")
+    end = _END_TEXT.get(s.state)
+    if end is not None:
+        text += (f"\n  end: {end}; last activity +{(s.last_time - s.first_time) * 1000:.1f} ms"
+                 f" (frame {s.last_frame})")
+    return text
 
 
 def _problems(s: ConnectionSummary) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from droidcap.errors import AmfError
 from droidcap.rtmp.amf_types import EcmaArray, number_value
 
-__all__ = ["decode_values", "decode_value", "encode_values", "Avmplus", "AmfError"]
+__all__ = ["AmfError", "Avmplus", "decode_value", "decode_values", "encode_values"]
 
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ITEMS = 1_000_000
@@ -148,9 +148,9 @@ class _Reader:
             return {"$unsupported": True}, o
         if m == 0x11:
             return self.avmplus(o, depth)
-        name = _MARKER_NAMES.get(m)
-        if name is not None:
-            raise AmfError(f"AMF0 {name} marker 0x{m:02x} at offset {o - 1} is not a value")
+        marker = _MARKER_NAMES.get(m)
+        if marker is not None:
+            raise AmfError(f"AMF0 {marker} marker 0x{m:02x} at offset {o - 1} is not a value")
         raise AmfError(f"AMF0 unknown type marker 0x{m:02x} at offset {o - 1}")
 
     def properties(
@@ -386,7 +386,7 @@ def _enc(parts: list[bytes], v: Any, depth: int) -> None:
             _enc(parts, item, depth)
     elif isinstance(v, _dt.datetime):
         if v.tzinfo is None:
-            v = v.replace(tzinfo=_dt.timezone.utc)
+            v = v.replace(tzinfo=_dt.UTC)
         parts.append(b"\x0b" + _pack_double(v.timestamp() * 1000.0) + b"\x00\x00")
     elif isinstance(v, Avmplus):
         from droidcap.rtmp import amf3

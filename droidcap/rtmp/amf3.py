@@ -24,7 +24,7 @@ from typing import Any
 from droidcap.errors import AmfError
 from droidcap.rtmp.amf_types import BYTES_PREVIEW, EcmaArray, number_value
 
-__all__ = ["decode_values", "decode_value", "encode_values", "AmfError"]
+__all__ = ["AmfError", "decode_value", "decode_values", "encode_values"]
 
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ITEMS = 1_000_000
@@ -69,7 +69,7 @@ class _Reader:
         if o < end and data[o] < 0x80:  # one-byte fast path (most lengths and references)
             return data[o], o + 1
         result = 0
-        for i in range(3):
+        for _ in range(3):
             if o >= end:
                 raise AmfError(f"AMF3 U29 integer truncated at offset {o}")
             b = data[o]
@@ -176,7 +176,7 @@ class _Reader:
                 return self._object_ref(h, o), o
             n = h >> 1
             e = self._bytes(o, n, "XML")
-            v = {"$xml": self.data[o:e].decode("utf-8", "replace")}
+            v: dict[str, Any] = {"$xml": self.data[o:e].decode("utf-8", "replace")}
             self.objects.append(v)
             self.object_sizes.append(1)
             return v, e
@@ -449,7 +449,7 @@ class _Writer:
                 self.value(item, depth)
         elif isinstance(v, _dt.datetime):
             if v.tzinfo is None:
-                v = v.replace(tzinfo=_dt.timezone.utc)
+                v = v.replace(tzinfo=_dt.UTC)
             p.append(b"\x08\x01" + _pack_double(v.timestamp() * 1000.0))
             self.n_objects += 1
         elif isinstance(v, dict):

@@ -18,13 +18,13 @@ from typing import Any
 from droidcap.errors import AmfError
 
 __all__ = [
+    "BYTES_PREVIEW",
     "UNDEFINED",
     "UNSUPPORTED",
-    "BYTES_PREVIEW",
-    "EcmaArray",
     "AmfError",
-    "number_value",
+    "EcmaArray",
     "is_tagged",
+    "number_value",
 ]
 
 #: How ``undefined`` decodes (a fresh dict each time; compare with ``==``).

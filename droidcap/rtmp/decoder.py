@@ -49,7 +49,7 @@ from droidcap.rtmp.events import (
     Skipped,
     Synchronised,
 )
-from droidcap.rtmp.messages import Malformed, parse_body, split_aggregate
+from droidcap.rtmp.messages import Aggregate, Malformed, parse_body, split_aggregate
 
 __all__ = ["TRANSITIONS", "Phase", "RtmpDecoder"]
 
@@ -386,10 +386,29 @@ class RtmpDecoder:
         body: bytes | bytearray,
         uncertain: bool,
     ) -> None:
-        """Report an aggregate's sub-messages (``aggregate=True``); if its body ends badly, the
-        aggregate itself follows with a ``Malformed`` body."""
+        """Report an aggregate as the wire message it is (its length and how many sub-messages
+        it holds, ``malformed`` if its body ends badly), then each complete sub-message
+        (``aggregate=True``), so both the wire sequence and the media can be read."""
         parts, problem = split_aggregate(body, timestamp)
         out = self._out
+        out.append(
+            Message(
+                frame=frame,
+                time=time,
+                csid=csid,
+                fmt=fmt,
+                timestamp=timestamp,
+                type_id=22,
+                stream_id=stream_id,
+                length=len(body),
+                body=Aggregate(
+                    sub_messages=len(parts),
+                    malformed=problem,
+                    raw_head=None if problem is None else body[:32].hex(),
+                ),
+                uncertain=uncertain,
+            )
+        )
         for part in parts:
             sub: Body
             if part.type_id == 22:
@@ -411,21 +430,6 @@ class RtmpDecoder:
                     body=sub,
                     uncertain=uncertain,
                     aggregate=True,
-                )
-            )
-        if problem is not None:
-            out.append(
-                Message(
-                    frame=frame,
-                    time=time,
-                    csid=csid,
-                    fmt=fmt,
-                    timestamp=timestamp,
-                    type_id=22,
-                    stream_id=stream_id,
-                    length=len(body),
-                    body=Malformed(reason=problem, raw_head=body[:32].hex()),
-                    uncertain=uncertain,
                 )
             )
 

@@ -16,7 +16,7 @@ from droidcap.errors import AmfError
 from droidcap.rtmp import commands, control, media
 from droidcap.rtmp.events import Body
 
-__all__ = ["AggregatePart", "Malformed", "Unknown", "parse_body", "split_aggregate"]
+__all__ = ["Aggregate", "AggregatePart", "Malformed", "Unknown", "parse_body", "split_aggregate"]
 
 _HEAD = 32
 
@@ -76,6 +76,26 @@ def parse_body(type_id: int, body: bytes | bytearray) -> Body:
         return parse(body)
     except (control.BodyError, AmfError) as exc:
         return Malformed(reason=str(exc), raw_head=body[:_HEAD].hex())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aggregate:
+    """The body of an aggregate message (22) as the wire carries it: one message, whose
+    ``sub_messages`` the decoder reports after it, each marked ``aggregate``.
+
+    ``malformed`` says why the body ended badly (the sub-messages before that point still
+    stand); ``raw_head`` is then the hex of its first 32 bytes."""
+
+    sub_messages: int
+    malformed: str | None = None
+    raw_head: str | None = None
+
+    def json_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"sub_messages": self.sub_messages}
+        if self.malformed is not None:
+            out["malformed"] = self.malformed
+            out["raw_head"] = self.raw_head
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -217,14 +217,14 @@ class _Walk:
         return self.starts + self.continuations + 2 * self.checked
 
     def convincing(self, final: bool) -> bool:
-        if self.checked and self.score >= 3 or self.starts >= 2 and self.score >= _CONFIDENT:
+        if (self.checked and self.score >= 3) or (self.starts >= 2 and self.score >= _CONFIDENT):
             return True
         return final and (self.starts >= 2 or self.checked > 0)
 
     def convincing_media(self) -> bool:
         """For a fmt 1 candidate (no stream id, no parsed body to vouch for it): three messages
         framed back to back, or two and a continuation exactly one chunk size on."""
-        return self.starts >= 3 or self.starts >= 2 and self.continuations > 0
+        return self.starts >= 3 or (self.starts >= 2 and self.continuations > 0)
 
 
 def _walk(

@@ -13,8 +13,13 @@ from droidcap.rtmplab.node_media_server import NodeMediaServer
 from droidcap.rtmplab.players import Player, PlayResult, start_ffmpeg_player, start_rtmpdump_player
 from droidcap.rtmplab.ports import free_port
 from droidcap.rtmplab.procs import LabProcess, ProcessExit, ProcessRegistry, pid_alive
-from droidcap.rtmplab.publishers import (Publisher, PublisherSpec, PublishResult, start_ffmpeg_publisher,
-                                     start_gst_publisher)
+from droidcap.rtmplab.publishers import (
+    Publisher,
+    PublisherSpec,
+    PublishResult,
+    start_ffmpeg_publisher,
+    start_gst_publisher,
+)
 from droidcap.rtmplab.session import SessionRecording, record_session
 
 __all__ = [

@@ -62,8 +62,8 @@ class Tcpdump:
             bpf_filter = f"tcp port {port}" if port is not None else "tcp"
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["tcpdump", "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-B", str(buffer_kib), "-Z", "root",
-                "-w", str(out), *bpf_filter.split()]
+        argv = ["tcpdump", "-i", interface, "--immediate-mode", "-U", "-s", "0", "-n", "-B", str(buffer_kib),
+                "-Z", "root", "-w", str(out), *bpf_filter.split()]
         proc = reg.start("tcpdump", netns.wrap(argv) if netns else argv,
                          stop_signal=signal.SIGINT, stop_grace=5.0)
         proc.wait_for_log(r"listening on \S+, link-type", timeout)

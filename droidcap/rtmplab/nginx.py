@@ -74,7 +74,7 @@ class NginxLogEvent:
 
 
 def nginx_version() -> str:
-    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=10, check=False)
     m = re.search(r"nginx/(\S+)", out.stderr + out.stdout)
     return m.group(1) if m else "unknown"
 

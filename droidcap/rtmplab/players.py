@@ -2,8 +2,9 @@
 
 Every player is bounded twice: ffmpeg by its own ``-t`` and a wall-clock kill; rtmpdump (whose
 ``-B`` stop offset is ignored for live streams: it plays until the publisher leaves, then idles for
-its ``-m`` timeout) by a SIGINT after its play time, on which it closes the stream and the FLV.  The second bound is not paranoia: when the publisher leaves, nginx-rtmp only
-sends User Control "Stream EOF" and ffmpeg 5.1 then waits forever, ignoring SIGTERM.
+its ``-m`` timeout) by a SIGINT after its play time, on which it closes the stream and the FLV.
+The second bound is not paranoia: when the publisher leaves, nginx-rtmp only sends User Control
+"Stream EOF" and ffmpeg 5.1 then waits forever, ignoring SIGTERM.
 rtmpdump always runs with ``-v`` (live): without it, it treats the stream as VOD and adds
 pause/deleteStream/createStream "resume" traffic that no real player sends.
 """

@@ -253,7 +253,7 @@ class ProcessRegistry:
         for proc in reversed(self._procs):
             try:
                 exits.append(proc.stop())
-            except BaseException as exc:  # keep stopping the others, report afterwards
+            except BaseException as exc:  # noqa: BLE001  # keep stopping the others; the first is re-raised
                 errors.append(exc)
         if errors:
             raise errors[0]
@@ -319,5 +319,5 @@ def _stop_leftovers() -> None:
     for proc in list(_LIVE):
         try:
             proc.stop(grace=2.0)
-        except Exception:
+        except Exception:  # noqa: BLE001  # at interpreter exit: stop the rest whatever one did
             pass

@@ -27,7 +27,8 @@ from droidcap.rtmplab.procs import LabProcess, ProcessRegistry, require_tool
 # ffmpeg's rtmp protocol announces this outgoing chunk size right after connect (libavformat/rtmpproto.c).
 FFMPEG_CHUNK_SIZE = 4096
 _OUT_STREAM = re.compile(
-    r"Output stream #\d+:\d+ \((video|audio)\): (\d+) frames encoded(?: \(\d+ samples\))?; (\d+) packets muxed \((\d+) bytes\)"
+    r"Output stream #\d+:\d+ \((video|audio)\): (\d+) frames encoded(?: \(\d+ samples\))?; "
+    r"(\d+) packets muxed \((\d+) bytes\)"
 )
 
 

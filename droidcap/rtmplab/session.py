@@ -26,8 +26,7 @@ from droidcap.rtmplab.node_media_server import NodeMediaServer
 from droidcap.rtmplab.players import Player, PlayResult, start_ffmpeg_player, start_rtmpdump_player
 from droidcap.rtmplab.ports import established_local_ports
 from droidcap.rtmplab.procs import ProcessRegistry
-from droidcap.rtmplab.publishers import (PublishResult, PublisherSpec, start_ffmpeg_publisher,
-                                     start_gst_publisher)
+from droidcap.rtmplab.publishers import PublisherSpec, PublishResult, start_ffmpeg_publisher, start_gst_publisher
 from droidcap.rtmplab.servers import RtmpServer
 
 ServerKind = Literal["nginx", "node-media-server"]
@@ -133,11 +132,8 @@ def record_session(
         isolated = realistic_mtu
     if realistic_mtu and not isolated:
         raise ValueError("realistic_mtu needs a private network namespace (isolated=True)")
-    kinds: tuple[PlayerKind, ...]
-    if isinstance(players, int):
-        kinds = tuple("ffmpeg" for _ in range(players))
-    else:
-        kinds = tuple(players)
+    one_ffmpeg: tuple[PlayerKind] = ("ffmpeg",)
+    kinds = one_ffmpeg * players if isinstance(players, int) else tuple(players)
     spec = PublisherSpec(duration=duration, width=width, height=height, fps=fps, gop=gop,
                          video_bitrate=bitrate, audio_rate=audio_rate)
     out = Path(out).resolve()
@@ -226,7 +222,8 @@ def record_session(
         app=app, stream=stream, server_chunk_size=srv.chunk_size,
         server_ack_window=server_ack_window or 5_000_000, publisher=pub.kind,
         publisher_chunk_size=pub.chunk_size, spec=spec, published=published, players=results,
-        capture=capture, publisher_client_port=pub_port, player_client_ports=player_ports, link=link, linktype=capture.linktype, realistic_mtu=realistic_mtu, mtu=mtu,
+        capture=capture, publisher_client_port=pub_port, player_client_ports=player_ports, link=link,
+        linktype=capture.linktype, realistic_mtu=realistic_mtu, mtu=mtu,
         max_tcp_payload=(mtu - _TCP_IP_OVERHEAD - (20 if ":" in host else 0)) if mtu else None,
         isolated_netns=isolated, start_capture_after_publish=start_capture_after_publish,
         started_at=started_at, wall_seconds=round(time.monotonic() - t0, 2),

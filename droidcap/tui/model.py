@@ -259,14 +259,15 @@ class CaptureIndex:
             kind = type(item)
             if kind is DecodedEvent:
                 assert isinstance(item, DecodedEvent)
+                kept = item
                 ev = item.event
                 if type(ev) is Message and getattr(ev.body, "payload", None):
-                    item = _without_payload(item, ev)
-                    ev = item.event
+                    kept = _without_payload(item, ev)
+                    ev = kept.event
                 row = len(self.items)
                 flags = flags_of(ev)
                 conn = item.connection.conn
-                self.items.append(item)
+                self.items.append(kept)
                 self.flags.append(flags)
                 self.frames.append(ev.frame)
                 self.conns.append(conn)

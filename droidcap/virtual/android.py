@@ -4,10 +4,11 @@ Why a namespace: commands must see the real Android paths (``/data/local/tmp`` e
 ``/sdcard`` writable but noexec, a read-only ``/system/bin`` holding the device's tools) while
 everything else (``/usr``, ``/proc``, ``/dev``) stays the host's, so real programs (tcpdump,
 ffmpeg) run unmodified.  The device has a network namespace of its own (``lo`` and ``wlan0``, see
-:mod:`droidcap.virtual.network`), so its captures see only its own traffic.  A *holder* process, started with ``unshare --mount``,
-builds a synthetic root under ``SANDBOX/root`` from bind mounts and chroots into it; every command
-joins it with ``nsenter``.  The daemon reads and writes device files through
-``/proc/HOLDER/root``, so ``adb push`` and the shell see one and the same tree, mounts included.
+:mod:`droidcap.virtual.network`), so its captures see only its own traffic.  A *holder*
+process, started with ``unshare --mount --net``, builds a synthetic root under ``SANDBOX/root``
+from bind mounts and chroots into it; every command joins it with ``nsenter``.  The daemon reads
+and writes device files through ``/proc/HOLDER/root``, so ``adb push`` and the shell see one and
+the same tree, mounts included.
 Needs root on the host (documented in docs/virtual-device.md).
 """
 
@@ -369,8 +370,8 @@ class Sandbox:
         (r / "data/local/tmp").chmod(0o771)
         os.chown(r / "data/local/tmp", SHELL_UID, SHELL_UID)
         (r / "storage/emulated/0").chmod(0o777)  # sdcardfs/FUSE lets the shell user write here
-        for d in (r / "storage/emulated/0").iterdir():
-            d.chmod(0o777)
+        for entry in (r / "storage/emulated/0").iterdir():
+            entry.chmod(0o777)
         (r / "system/socket").mkdir(exist_ok=True)
         bin_dir = r / "system/bin"
         for entry in bin_dir.iterdir():  # regenerate: the profile may have changed

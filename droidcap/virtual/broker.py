@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 SOCKET_DEVICE_PATH = "/system/socket/droidcap"
 def recv_msg(sock: socket.socket) -> tuple[Any, list[int]] | None:
     """A message framed by :func:`~droidcap.virtual.toolbox.send_msg`, with any descriptors."""
-    head, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
-    head = read_exact(sock, FRAME_LEN.size, head) if head else None
+    first, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
+    head = read_exact(sock, FRAME_LEN.size, first) if first else None
     body = None if head is None else read_exact(sock, FRAME_LEN.unpack(head)[0])
     if body is None:
         return None
@@ -55,6 +55,7 @@ class Broker:
         self.spawn = spawn
         self.processes = processes
         self._sock: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,20 +74,33 @@ class Broker:
         os.chmod(self.path, 0o666)
         sock.listen(64)
         self._sock = sock
-        threading.Thread(target=self._accept, name="vdev-broker", daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(sock,), name="vdev-broker",
+                                          daemon=True)
+        self._acceptor.start()
 
     def stop(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        """Stop accepting.  The accept thread is woken (shutdown) and joined *before* the socket
+        is closed: a thread still inside accept() on a closed descriptor number would accept on
+        whatever socket reuses that number next — another device's broker."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            if self._acceptor is not None:
+                self._acceptor.join(5.0)
+            sock.close()
         self.path.unlink(missing_ok=True)
 
-    def _accept(self) -> None:
-        sock = self._sock
-        while sock is not None:
+    def _accept(self, sock: socket.socket) -> None:
+        while self._sock is sock:
             try:
                 conn, _ = sock.accept()
             except OSError:
+                return
+            if self._sock is not sock:  # stopped meanwhile
+                conn.close()
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
@@ -112,7 +126,7 @@ class Broker:
                 else:
                     send_msg(conn, {"error": f"unknown request {op!r}"})
         except (OSError, ValueError, DeviceError) as err:  # e.g. the device is stopping
-            log.debug("broker request failed: %s", err)
+            log.warning("broker request %s failed: %s", locals().get("req", {}).get("op"), err)
         finally:
             for fd in fds:
                 try:

@@ -64,6 +64,7 @@ class VirtualDevice:
         self.adbd_root = False
         self._adb_ports: set[int] = set()
         self._stopped = threading.Event()
+        self._acceptor: threading.Thread | None = None
 
     # ----- lifecycle
     @property
@@ -109,7 +110,9 @@ class VirtualDevice:
                 raise
             self._address = self.sandbox.network.device_address
             self._port = ADB_TCP_PORT
-            threading.Thread(target=self._accept_loop, name=f"vdev-{self.port}", daemon=True).start()
+            self._acceptor = threading.Thread(target=self._accept_loop, name=f"vdev-{self.port}",
+                                             daemon=True)
+            self._acceptor.start()
             return self.serial
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -125,7 +128,9 @@ class VirtualDevice:
             raise DeviceError(f"cannot listen on 127.0.0.1:{self._requested_port}: {err.strerror}") from None
         self._listener = sock
         self._port = int(sock.getsockname()[1])
-        threading.Thread(target=self._accept_loop, name=f"vdev-{self.port}", daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"vdev-{self.port}",
+                                          daemon=True)
+        self._acceptor.start()
         return self.serial
 
     def stop(self) -> None:
@@ -136,6 +141,14 @@ class VirtualDevice:
         if self._listener is not None:
             for port in list(self._adb_ports):
                 adb_host.disconnect(self.serial, adb_port=port)
+            # Wake the accept thread and let it end before the descriptor is closed: a thread
+            # still in accept() on a closed number would accept on the socket that reuses it.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            if self._acceptor is not None:
+                self._acceptor.join(5.0)
             try:
                 self._listener.close()
             except OSError:
@@ -170,6 +183,9 @@ class VirtualDevice:
             try:
                 sock, _ = self._listener.accept()
             except OSError:
+                return
+            if self._stopped.is_set():
+                sock.close()
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Connection(sock, self.banner(), self.route)

@@ -108,7 +108,7 @@ class DeviceNetwork:
                 sock.bind((self.device_address, port))
                 sock.listen(16)
                 result.append(sock)
-            except BaseException as err:  # reported to the caller below
+            except BaseException as err:  # noqa: BLE001 - reported to the caller below
                 result.append(err)
 
         thread = threading.Thread(target=make, name="vdev-netns-listen")

@@ -15,7 +15,6 @@ from typing import Any
 
 from droidcap.errors import DeviceError
 
-
 #: adbd's port for adb over Wi-Fi (``adb tcpip 5555``).
 ADB_TCP_PORT = 5555
 
@@ -176,19 +175,20 @@ class DeviceProfile:
             raise ProfileError(f"unknown profile keys: {', '.join(unknown)}")
         kwargs: dict[str, Any] = {}
         try:
-            for key, value in data.items():
+            for key, raw in data.items():
                 if key == "base":
                     continue
+                value: Any = raw
                 if key == "abis":
-                    value = tuple(value)
+                    value = tuple(raw)
                 elif key == "apps":
-                    value = tuple(AppPackage(name=str(a["name"]), uid=int(a["uid"])) for a in value)
+                    value = tuple(AppPackage(name=str(a["name"]), uid=int(a["uid"])) for a in raw)
                 elif key == "build_type":
-                    value = BuildType(value)
+                    value = BuildType(raw)
                 elif key == "root_method":
-                    value = RootMethod(value)
+                    value = RootMethod(raw)
                 elif key == "sdk":
-                    value = int(value)
+                    value = int(raw)
                 kwargs[key] = value
             return replace(base, **kwargs) if base else cls(**kwargs)
         except (ValueError, TypeError, KeyError) as err:
@@ -254,5 +254,14 @@ def with_serial(profile: DeviceProfile, serialno: str) -> DeviceProfile:
     return replace(profile, serialno=serialno)
 
 
-__all__ = ["ADB_TCP_PORT", "AppPackage", "BuildType", "DeviceProfile", "ProfileError", "RootMethod",
-           "BUILTIN_PROFILES", "load_profile", "with_serial"]
+__all__ = [
+    "ADB_TCP_PORT",
+    "BUILTIN_PROFILES",
+    "AppPackage",
+    "BuildType",
+    "DeviceProfile",
+    "ProfileError",
+    "RootMethod",
+    "load_profile",
+    "with_serial",
+]

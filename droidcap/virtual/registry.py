@@ -110,7 +110,7 @@ def start_devices(profile: str | None, count: int = 1, *, adb_port: int | None =
     port = adb_host.default_server_port() if adb_port is None else adb_port
     started: list[DeviceRecord] = []
     try:
-        for i in range(count):
+        for _ in range(count):
             n = 1
             while f"vdev{n}" in used_names:
                 n += 1

@@ -19,21 +19,25 @@ import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CONFIG = Path("/system/etc/droidcap-device.json")
 PROPS_OVERRIDE = Path("/data/property/droidcap-props.json")
 SHELL_GROUPS = ("2000(shell),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),"
                 "1078(ext_data_rw),1079(ext_obb_rw),3001(net_bt_admin),3002(net_bt),3003(inet),"
                 "3006(net_bw_stats),3009(readproc),3011(uhid),3012(readtracefs)")
-ROOT_GROUPS = "0(root),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),3001(net_bt_admin),3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),3011(uhid)"
+ROOT_GROUPS = ("0(root),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),3001(net_bt_admin),"
+               "3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),3011(uhid)")
 
 
-def _config() -> dict:
-    return json.loads(CONFIG.read_text())
+def _config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(CONFIG.read_text())
+    return config
 
 
-def _profile() -> dict:
-    return _config()["profile"]
+def _profile() -> dict[str, Any]:
+    profile: dict[str, Any] = _config()["profile"]
+    return profile
 
 
 def _uid() -> int:
@@ -72,7 +76,7 @@ def read_exact(sock: socket.socket, n: int, head: bytes = b"") -> bytes | None:
     return head
 
 
-def _recv(sock: socket.socket) -> dict | None:
+def _recv(sock: socket.socket) -> dict[str, Any] | None:
     head = read_exact(sock, FRAME_LEN.size)
     if head is None:
         return None
@@ -80,7 +84,7 @@ def _recv(sock: socket.socket) -> dict | None:
     return None if body is None else json.loads(body)
 
 
-def _ask(request: dict) -> dict:
+def _ask(request: dict[str, Any]) -> dict[str, Any]:
     with _broker_connect() as sock:
         send_msg(sock, request)
         return _recv(sock) or {"error": "no answer from the device"}
@@ -90,7 +94,7 @@ def _err(msg: str) -> None:
     sys.stderr.write(msg + "\n")
 
 
-def _apps() -> list[dict]:
+def _apps() -> list[dict[str, Any]]:
     system = [{"name": "android", "uid": 1000}, {"name": "com.android.shell", "uid": 2000},
               {"name": "com.android.settings", "uid": 1000}]
     return system + list(_profile()["apps"])
@@ -260,9 +264,8 @@ def su(args: list[str]) -> int:
                     return 2
                 command = " ".join(rest)
                 rest = []
-            elif a in ("-", "-l", "--login", "-mm", "-M", "--mount-master", "-p", "--preserve-environment"):
-                continue
-            elif a in ("0", "root"):
+            elif a in ("-", "-l", "--login", "-mm", "-M", "--mount-master", "-p", "--preserve-environment",
+                       "0", "root"):
                 continue
             elif a in ("-h", "--help"):
                 print("MagiskSU\n\nUsage: su [options] [-] [user [argument...]]")
@@ -297,17 +300,17 @@ def su(args: list[str]) -> int:
 
 
 # ---------------------------------------------------------------- processes
-def _device_processes() -> list[dict]:
+def _device_processes() -> list[dict[str, Any]]:
     """This device's processes, from the broker (toybox reads all of /proc; the shell user here
     cannot read other users' namespaces)."""
-    procs = _ask({"op": "ps"}).get("processes", [])
+    procs: list[dict[str, Any]] = _ask({"op": "ps"}).get("processes", [])
     for p in procs:
         p["user"] = _user_name(int(p["uid"]))
     return procs
 
 
 #: toybox ps columns: (width, right-aligned, value); the header is aligned like the values.
-_PS_FIELDS: dict[str, tuple[int, bool, Callable[[dict], object]]] = {
+_PS_FIELDS: dict[str, tuple[int, bool, Callable[[dict[str, Any]], object]]] = {
     "USER": (10, False, lambda p: p["user"]),
     "PID": (5, True, lambda p: p["pid"]),
     "PPID": (5, True, lambda p: p["ppid"]),
@@ -383,7 +386,7 @@ def pidof(args: list[str]) -> int:
 
 
 # ---------------------------------------------------------------- activity and package manager
-def _find_app(name: str) -> dict | None:
+def _find_app(name: str) -> dict[str, Any] | None:
     return next((a for a in _apps() if a["name"] == name), None)
 
 
@@ -462,10 +465,10 @@ def pm(args: list[str]) -> int:
             print(line)
         return 0
     if len(args) >= 2 and args[0] == "path":
-        app = _find_app(args[1])
-        if app is None:
+        found = _find_app(args[1])
+        if found is None:
             return 1
-        print(f"package:/data/app/{app['name']}-1/base.apk")
+        print(f"package:/data/app/{found['name']}-1/base.apk")
         return 0
     _err(f"Unknown command: {' '.join(args)}" if args else "usage: pm list packages [-U]")
     return 1

@@ -522,3 +522,20 @@ def test_whatever_arrives_every_delivered_byte_is_true_and_every_direction_ends_
             offset += event.size
     flows = {e.flow for e in events if isinstance(e, FlowOpened)}
     assert ended == {(f, d) for f in flows for d in (C2S, S2C)}
+
+
+def test_a_fin_after_lost_bytes_ends_at_its_own_record_not_the_capture_end() -> None:
+    """The FIN was captured but bytes before it never were: the direction ends at the FIN's
+    record when the capture ends, so a connection's ``closed`` is its own FIN."""
+    conv = Conversation()
+    handshake = conv.handshake()
+    conv.segment(True, b"x" * 100)  # never captured
+    fin = conv.segment(True, flags=FIN | ACK, ack=conv.seq[False])
+    later = [UDP] * 5  # the capture goes on without this connection
+    events = feed_all([*handshake, fin, *later])
+    (c2s_end,) = [e for e in events if isinstance(e, StreamEnd) and e.dir is C2S]
+    assert (c2s_end.reason, c2s_end.frame, c2s_end.time) == ("fin", 4, 4.0)
+    (gap,) = [e for e in events if isinstance(e, StreamGap)]
+    assert (gap.size, gap.frame) == (100, 4)
+    (s2c_end,) = [e for e in events if isinstance(e, StreamEnd) and e.dir is S2C]
+    assert (s2c_end.reason, s2c_end.frame) == ("eof", 9)

@@ -14,7 +14,7 @@ from droidcap import tcpdump_bins
 from droidcap.decode import iter_items
 from droidcap.device.errors import (CaptureError, CaptureRunningError, DeviceError,
                                     NotRootedError)
-from droidcap.device.record import RecordOptions, Recording, Warning, record
+from droidcap.device.record import RecordOptions, RecordWarning, Recording, record
 from droidcap.device.root import RootMethod
 from droidcap.session import SessionTracker
 from droidcap.virtual.profile import BUILTIN_PROFILES
@@ -197,7 +197,7 @@ def test_full_storage_is_reported_and_what_was_written_kept_whole(device_for, ad
     # tcpdump -U does not check its writes: it runs on, and the file stops at the limit.
     assert 100_000 < result.pulled.size <= 256 * 1024
     assert result.counts is not None and result.counts.captured > result.pulled.records
-    warnings = [e.text for e in events if isinstance(e, Warning)]
+    warnings = [e.text for e in events if isinstance(e, RecordWarning)]
     assert any("storage is probably full" in w for w in warnings), warnings
     assert _summaries(result.pcap)  # what was kept is whole and decodes
     assert no_tcpdump_left(adb_server, vdev.serial)
@@ -221,7 +221,7 @@ def test_live_prints_milestones_and_stops_when_the_stream_ends(device_for, adb_s
     names = [m.name for m in result.milestones]
     assert names.index("handshake_done") < names.index("connect") < names.index("play_start") \
         < names.index("first_video_keyframe")
-    assert not [e for e in events if isinstance(e, Warning)]
+    assert not [e for e in events if isinstance(e, RecordWarning)]
     assert not (tmp_path / "live.pcap.part").exists()
     player = [s for s in _summaries(result.pcap) if s.role == "player"][0]
     assert player.milestone("play_start") is not None

@@ -13,7 +13,7 @@ from droidcap.device.adb import AttachedDevice, ServerAddress
 from droidcap.device.captures import DeviceCapture, parse_counts, tcpdump_error
 from droidcap.device.device import choose_serial
 from droidcap.device.errors import AdbServerError, DeviceStateError, NoDeviceError
-from droidcap.device.info import adb_tcp_port, parse_getprop
+from droidcap.device.info import adb_ports, parse_getprop
 from droidcap.device.record import capture_filter, url_port, valid_player, valid_url
 from droidcap.device.adb import AdbServer
 from droidcap.errors import CaptureFormatError, DeviceError
@@ -65,9 +65,14 @@ def test_tcpdump_counts_and_errors_in_its_own_words():
 def test_getprop_and_the_adb_transport_port():
     props = parse_getprop("[ro.product.model]: [Pixel 7]\n[service.adb.tcp.port]: [5555]\n[x]: []\n")
     assert props == {"ro.product.model": "Pixel 7", "service.adb.tcp.port": "5555", "x": ""}
-    assert adb_tcp_port("192.168.1.5:5555", {}) == 5555
-    assert adb_tcp_port("R58M123ABC", props) == 5555
-    assert adb_tcp_port("R58M123ABC", {}) is None
+    assert adb_ports("192.168.1.5:5555", {}) == (5555,)
+    assert adb_ports("R58M123ABC", props) == (5555,)
+    assert adb_ports("R58M123ABC", {}) == ()
+    # Android 11+ wireless debugging: an mDNS serial, the TLS port in a property
+    assert adb_ports("adb-R58M123ABC-x1Y2z3._adb-tls-connect._tcp",
+                     {"service.adb.tls.port": "37123"}) == (37123,)
+    assert capture_filter(None, None, (5555, 37123)) == \
+        "(tcp port 1935) and not (tcp port 5555 or tcp port 37123)"
 
 
 def test_server_address(monkeypatch):
@@ -136,3 +141,28 @@ def test_wholeness_refuses_what_is_not_a_capture():
         with pytest.raises(CaptureFormatError):
             checker.feed(data)
             checker.finish()
+
+
+def test_adb_errors_become_one_line_droidcap_errors():
+    import socket
+
+    import adbutils
+    from adbutils.errors import AdbConnectionError
+
+    from droidcap.device.adb import _adb_error
+    from droidcap.device.errors import AdbDeadlineError
+
+    server = ServerAddress(host="127.0.0.1", port=5037)
+    cases = [
+        (ConnectionResetError(104, "Connection reset by peer"), AdbServerError),
+        (AdbConnectionError("connect to adb server failed"), AdbServerError),
+        (socket.timeout("timed out"), AdbDeadlineError),
+        (adbutils.AdbTimeout("adb recv timeout"), AdbDeadlineError),
+        (adbutils.AdbError("device unauthorized."), DeviceStateError),
+        (adbutils.AdbError("device offline"), DeviceStateError),
+        (adbutils.AdbError("device 'X' not found"), NoDeviceError),
+        (adbutils.AdbError("closed"), AdbServerError),
+    ]
+    for raw, kind in cases:
+        err = _adb_error(raw, "X", server)
+        assert isinstance(err, kind) and "\n" not in str(err), (raw, err)

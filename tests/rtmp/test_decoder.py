@@ -67,6 +67,7 @@ def test_fms_flash_server_stream() -> None:
     events = rtmpgen.feed(data, role=role)
     kinds = Counter((m.type_name, m.aggregate) for m in msgs(events))
     assert kinds == {
+        ("aggregate", False): 5,  # the wire messages that carried these 444:
         ("audio", True): 354,
         ("video", True): 90,
         ("video", False): 11,
@@ -100,8 +101,17 @@ def test_fms_flash_server_stream() -> None:
 
 def test_aggregate_sub_messages_are_rebased_and_ordered() -> None:
     data, role = load("fq_server")
-    agg = [m for m in msgs(rtmpgen.feed(data, role=role)) if m.aggregate]
+    messages = msgs(rtmpgen.feed(data, role=role))
+    agg = [m for m in messages if m.aggregate]
     assert {m.type_id for m in agg} == {8, 9}
+    # each aggregate comes first, as the one wire message it is, then its sub-messages
+    wire = [i for i, m in enumerate(messages) if m.type_id == 22]
+    for i in wire:
+        count = messages[i].body.json_fields()["sub_messages"]
+        assert all(m.aggregate for m in messages[i + 1 : i + 1 + count])
+        assert i + 1 + count == len(messages) or not messages[i + 1 + count].aggregate
+        assert messages[i + 1].timestamp == messages[i].timestamp  # the first is rebased onto it
+    assert sum(messages[i].body.json_fields()["sub_messages"] for i in wire) == len(agg)
     assert all(m.stream_id == 1 and m.csid == 5 for m in agg)
     # sub-message timestamps never go back by more than an audio/video interleave
     stamps = [m.timestamp for m in agg]
@@ -371,29 +381,32 @@ def test_aggregate_split_with_rebased_timestamps() -> None:
     )
     events = session(w.message(6, 22, 1, 100, body), w.message(6, 22, 1, 200, body[:-30]))
     subs = msgs(events)
-    assert [(m.type_id, m.timestamp, m.length, m.aggregate) for m in subs[:4]] == [
+    assert [(m.type_id, m.timestamp, m.length, m.aggregate) for m in subs[:5]] == [
+        (22, 100, len(body), False),  # the wire message first
         (9, 100, 55, True),
         (8, 110, 22, True),
         (9, 140, 35, True),
         (18, 140, 29, True),
     ]
-    assert subs[3].body.json_fields()["name"] == "onCuePoint"
+    assert subs[0].body.json_fields() == {"sub_messages": 4}
+    assert subs[4].body.json_fields()["name"] == "onCuePoint"
     assert all(m.stream_id == 1 and m.csid == 6 for m in subs)
-    # a cut aggregate: its complete sub-messages, then the aggregate itself, malformed
-    assert [(m.type_id, m.timestamp, m.aggregate) for m in subs[4:]] == [
+    # a cut aggregate: the aggregate itself, malformed, holding the complete sub-messages after it
+    assert [(m.type_id, m.timestamp, m.aggregate) for m in subs[5:]] == [
+        (22, 200, False),
         (9, 200, True),
         (8, 210, True),
         (9, 240, True),
-        (22, 200, False),
     ]
-    assert "runs past the body" in subs[-1].body.json_fields()["malformed"]
+    cut = subs[5].body.json_fields()
+    assert cut["sub_messages"] == 3 and "runs past the body" in cut["malformed"]
 
 
 def test_aggregate_with_extended_sub_timestamps() -> None:
     w = rtmpgen.ChunkWriter()
     body = rtmpgen.aggregate([(8, 0x01000005, b"\xaf\x01a"), (8, 0x01000010, b"\xaf\x01b")])
     subs = msgs(session(w.message(4, 22, 1, 0x01000000, body)))
-    assert [m.timestamp for m in subs] == [0x01000000, 0x0100000B]
+    assert [m.timestamp for m in subs] == [0x01000000, 0x01000000, 0x0100000B]
 
 
 def test_oversize_event_fields() -> None:

@@ -66,7 +66,7 @@ def test_every_row_of_every_committed_capture_has_text_and_a_record() -> None:
     from pathlib import Path
 
     data = Path(__file__).resolve().parents[1] / "data"
-    captures = sorted((data / "captures").glob("*.pcap")) + [data / "wireshark_rtmp_sample.cap"]
+    captures = [*sorted((data / "captures").glob("*.pcap")), data / "wireshark_rtmp_sample.cap"]
     assert len(captures) >= 10
     for path in captures:
         index = CaptureIndex()

@@ -14,7 +14,7 @@ from droidcap.tui.app import create_app
 from tests.tui.helpers import indexed, main
 
 
-def _after(*keys: str):  # noqa: ANN202 - a run_before callable for snap_compare
+def _after(*keys: str):
     """Index, press ``keys``, then wait until the Hex pane has what it will show (it is read in a
     worker thread; a snapshot taken before would depend on timing)."""
 

@@ -8,4 +8,4 @@ from droidcap.rtmp.media.audio import parse_audio
 from droidcap.rtmp.media.info import AudioInfo, VideoInfo
 from droidcap.rtmp.media.video import parse_video
 
-__all__ = ["parse_audio", "parse_video", "AudioInfo", "VideoInfo"]
+__all__ = ["AudioInfo", "VideoInfo", "parse_audio", "parse_video"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from droidcap.rtmp.media.bits import BitReader, Truncated
 
-__all__ = ["parse_audio_specific_config", "SAMPLING_FREQUENCIES", "OBJECT_TYPE_NAMES"]
+__all__ = ["OBJECT_TYPE_NAMES", "SAMPLING_FREQUENCIES", "parse_audio_specific_config"]
 
 SAMPLING_FREQUENCIES = (
     96000,

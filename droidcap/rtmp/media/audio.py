@@ -10,7 +10,7 @@ from droidcap.rtmp.media.aac import parse_audio_specific_config
 from droidcap.rtmp.media.bits import BitReader, Truncated
 from droidcap.rtmp.media.info import AudioInfo, build
 
-__all__ = ["parse_audio", "SOUND_FORMAT_NAMES", "AUDIO_FOURCC_NAMES"]
+__all__ = ["AUDIO_FOURCC_NAMES", "SOUND_FORMAT_NAMES", "parse_audio"]
 
 SOUND_FORMAT_NAMES = {
     0: "PCM",

@@ -8,7 +8,7 @@ from typing import Any
 
 from droidcap.rtmp.media.bits import BitReader, Truncated, unescape_rbsp
 
-__all__ = ["parse_avcc", "parse_sps", "PROFILE_NAMES", "NALU_TYPE_NAMES"]
+__all__ = ["NALU_TYPE_NAMES", "PROFILE_NAMES", "parse_avcc", "parse_sps"]
 
 PROFILE_NAMES = {
     44: "CAVLC 4:4:4 Intra",

@@ -8,7 +8,7 @@ from typing import Any
 
 from droidcap.rtmp.media.bits import BitReader, Truncated, unescape_rbsp
 
-__all__ = ["parse_hvcc", "parse_sps", "PROFILE_NAMES"]
+__all__ = ["PROFILE_NAMES", "parse_hvcc", "parse_sps"]
 
 PROFILE_NAMES = {
     1: "Main",
@@ -43,7 +43,7 @@ def parse_sps(nal: bytes, out: dict[str, Any]) -> None:
     r.skip(4)  # sps_video_parameter_set_id
     max_sub_layers_minus1 = r.u(3)
     r.skip(1)  # sps_temporal_id_nesting_flag
-    # profile_tier_level(1, max_sub_layers_minus1)
+    # then profile_tier_level with profilePresentFlag 1 and max_sub_layers_minus1 sub-layers:
     r.skip(2)  # general_profile_space
     tier = r.u(1)
     profile_idc = r.u(5)

@@ -9,7 +9,7 @@ and are merged flat into ``json_fields()``.  Field names: docs/protocol-notes.md
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["AudioInfo", "VideoInfo", "build"]
 
@@ -103,7 +103,10 @@ _AUDIO_SET = frozenset(_AUDIO_NAMES)
 _VIDEO_SET = frozenset(_VIDEO_NAMES)
 
 
-def build(cls: type[AudioInfo] | type[VideoInfo], f: dict[str, Any], payload: bytes = b"") -> Any:
+_Info = TypeVar("_Info", "AudioInfo", "VideoInfo")
+
+
+def build(cls: type[_Info], f: dict[str, Any], payload: bytes = b"") -> _Info:
     """Make ``cls`` from a flat dict: known names become attributes, the rest ``details``;
     ``payload`` is the body the fields were read from."""
     known = _AUDIO_SET if cls is AudioInfo else _VIDEO_SET

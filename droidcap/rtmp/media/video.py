@@ -15,7 +15,7 @@ from droidcap.rtmp.media.bits import BitReader, Truncated
 from droidcap.rtmp.media.hevc import parse_hvcc
 from droidcap.rtmp.media.info import VideoInfo, build
 
-__all__ = ["parse_video", "CODEC_NAMES", "VIDEO_FOURCC_NAMES", "MULTITRACK_TYPES"]
+__all__ = ["CODEC_NAMES", "MULTITRACK_TYPES", "VIDEO_FOURCC_NAMES", "parse_video"]
 
 FRAME_TYPES = {
     1: "keyframe",
@@ -61,7 +61,7 @@ _H263_SIZES = {2: (352, 288), 3: (176, 144), 4: (128, 96), 5: (320, 240), 6: (16
 def _si24(data: Any, o: int) -> int:
     if o + 3 > len(data):
         raise Truncated("composition time truncated")
-    v = (data[o] << 16) | (data[o + 1] << 8) | data[o + 2]
+    v: int = (data[o] << 16) | (data[o + 1] << 8) | data[o + 2]
     return v - 0x1000000 if v & 0x800000 else v
 
 

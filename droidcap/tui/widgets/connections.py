@@ -7,7 +7,6 @@ from textual.widgets import DataTable
 from droidcap.session import endpoint_text
 from droidcap.tui.model import CaptureIndex, outcome_text, problem_text
 
-
 COLUMNS = ("#", "client → server", "role", "app/stream", "outcome", "msgs", "problems")
 
 
@@ -43,9 +42,11 @@ class ConnectionsPane(DataTable[str]):
         if rows == self._shown:
             return
         cursor = self.cursor_row
-        # columns too: their widths only ever grow, and must fit these rows, not earlier ones
+        # columns too, sized here: auto widths only ever grow, so they would depend on which
+        # partial states of the index happened to be drawn
         self.clear(columns=True)
-        self.add_columns(*COLUMNS)
+        for i, name in enumerate(COLUMNS):
+            self.add_column(name, width=max([len(name), *(len(str(r[i])) for r in rows)]))
         for r in rows:
             self.add_row(*(str(v) for v in r))
         self._shown = rows

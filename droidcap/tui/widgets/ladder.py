@@ -97,7 +97,7 @@ class LadderPane(Static):
             else:
                 line = f"│◀{'─' * max(0, pad // 2 - 1)} {label} {'─' * max(0, pad - pad // 2 - 1)}▶│"
             mine = first == row or (first <= row and index.flags[first] & MEDIA and direction is None)
-            style = Style(reverse=True) if first == row or mine and first <= row else Style()
+            style = Style(reverse=True) if first == row or (mine and first <= row) else Style()
             if index.flags[first] & PROBLEM:
                 style += Style(color="red")
             out.append(line + "\n", style)

@@ -172,10 +172,7 @@ class MessageList(ScrollView, can_focus=True):
             mark, mark_style = "?", _UNCERTAIN
         else:
             mark, mark_style = " ", Style()
-        if self.absolute_time:
-            when = f"{ev.time % 86400:9.3f}"
-        else:
-            when = f"{index.relative_time(row):9.3f}"
+        when = f"{ev.time % 86400 if self.absolute_time else index.relative_time(row):9.3f}"
         csid = getattr(ev, "csid", None)
         sid = getattr(ev, "stream_id", None)
         label = type_label(item)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from droidcap.virtual.procgroups import forget, kill_group
-from droidcap.virtual.transport import Stream
+from droidcap.virtual.transport import Stream, StreamClosed
 
 _V2_HEADER = struct.Struct("<BI")
 
@@ -126,7 +126,7 @@ def _run_shell(stream: Stream, request: ShellRequest, spawn: Spawner) -> None:
             payload = _V2_HEADER.pack(kind, len(data)) + data if request.v2 else data
             try:
                 stream.send(payload)
-            except Exception:
+            except StreamClosed:  # the host went away: keep draining, send nothing more
                 pass
 
     readers = [threading.Thread(target=pump_out, args=(fd, kind), daemon=True) for fd, kind in out_fds]

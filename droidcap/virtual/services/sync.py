@@ -123,7 +123,7 @@ def _stat_v1(hp: Path) -> bytes:
 
 def _list(out: _Out, hp: Path, *, v2: bool) -> None:
     try:
-        names = [".", ".."] + sorted(os.listdir(hp))
+        names = [".", "..", *sorted(os.listdir(hp))]
     except OSError:
         names = []
     for name in names:
