@@ -71,7 +71,7 @@ def test_inspect_shows_the_session_steps_and_quits_restoring_the_terminal(term: 
     assert re.search(r"▶ +4 .*C0 version 3", screen)
     term.keys(*"jjjjjj")
     term.wait_for(r"▶ +12 .*connect #1 app=live")
-    term.wait_for(r"frame 12 · conn 0 · client → server")  # the Details pane follows
+    term.wait_for(r"frame 12 · conn 0 · client →")  # the Details pane follows
     term.keys("5")
     term.wait_for(r"▶ +27 .*onStatus #0 NetStream.Publish.Start")
     term.keys("q")
