@@ -47,9 +47,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def _register() -> None:
     # Importing a command module adds its commands to ``app``.
     from droidcap.cli import decode_cmd, device_cmd, export_cmd, inspect_cmd, summary_cmd  # noqa: F401
+    from droidcap.cli.lab_cmd import lab_app
     from droidcap.cli.virtual_cmd import virtual_app
 
     app.add_typer(virtual_app, name="virtual")
+    app.add_typer(lab_app, name="lab")
 
 
 def _command_path(args: list[str]) -> str:

@@ -196,7 +196,8 @@ class Sandbox:
         from droidcap.virtual.broker import Broker
 
         self._broker = Broker(self.profile, self.root / "system/socket/droidcap",
-                              self.broker_spawn, self.processes)
+                              self.broker_spawn, self.processes,
+                              log_buffer=self.root / "system/socket/logd.buffer")
         try:
             self._broker.start()
         except OSError as err:

@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from droidcap.virtual.toolbox import FRAME_LEN, read_exact, send_msg
 
 log = logging.getLogger(__name__)
 SOCKET_DEVICE_PATH = "/system/socket/droidcap"
+#: The log buffer ``logcat`` reads (logd's, on a phone): one JSON entry per line, appended here.
+LOG_BUFFER_DEVICE_PATH = "/system/socket/logd.buffer"
 def recv_msg(sock: socket.socket) -> tuple[Any, list[int]] | None:
     """A message framed by :func:`~droidcap.virtual.toolbox.send_msg`, with any descriptors."""
     first, fds, _flags, _addr = socket.recv_fds(sock, FRAME_LEN.size, 8)
@@ -49,11 +52,13 @@ class Broker:
     """Serves privileged requests for one device."""
 
     def __init__(self, profile: DeviceProfile, socket_host_path: Path, spawn: Spawner,
-                 processes: ProcessLister) -> None:
+                 processes: ProcessLister, log_buffer: Path | None = None) -> None:
         self.profile = profile
         self.path = socket_host_path
         self.spawn = spawn
         self.processes = processes
+        self.log_buffer = log_buffer
+        self._log_lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
 
@@ -72,6 +77,9 @@ class Broker:
         finally:
             os.close(dir_fd)
         os.chmod(self.path, 0o666)
+        if self.log_buffer is not None:
+            self.log_buffer.touch()
+            os.chmod(self.log_buffer, 0o644)  # readable by the shell's logcat, written only here
         sock.listen(64)
         self._sock = sock
         self._acceptor = threading.Thread(target=self._accept, args=(sock,), name="vdev-broker",
@@ -121,6 +129,10 @@ class Broker:
                     send_msg(conn, self._am_start(req, uid))
                 elif op == "force-stop":
                     send_msg(conn, self._force_stop(req, uid))
+                elif op == "log-clear":
+                    if self.log_buffer is not None:
+                        self.log_buffer.write_text("")
+                    send_msg(conn, {"ok": True})
                 elif op == "ps":
                     send_msg(conn, {"processes": self.processes()})
                 else:
@@ -183,6 +195,18 @@ class Broker:
         code = child.wait()
         send_msg(conn, {"exit": 128 - code if code < 0 else code})
 
+    # ----- the system log
+    def log(self, level: str, tag: str, message: str, *, pid: int | None = None) -> None:
+        """One entry in the device log, as the system server writes it (``logcat`` shows it);
+        ``pid`` is the process it is about's own (default: this daemon, the "system server")."""
+        if self.log_buffer is None:
+            return
+        pid = os.getpid() if pid is None else pid
+        entry = {"time": time.time(), "pid": pid, "tid": pid, "level": level, "tag": tag,
+                 "message": message}
+        with self._log_lock, open(self.log_buffer, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
     # ----- activity manager
     def _app(self, package: str) -> Any:
         return next((a for a in self.profile.all_apps() if a.name == package), None)
@@ -203,14 +227,29 @@ class Broker:
         log_path = f"{home}/player.log"
         # exec -a: the process is named after the package, as an app process is on Android.
         script = f'exec -a {app.name} "$@" >>{log_path} 2>&1 </dev/null'
-        self.spawn(["/system/bin/sh", "-c", script, "sh", *argv], uid=app.uid, cwd=home, env=env,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = self.spawn(["/system/bin/sh", "-c", script, "sh", *argv], uid=app.uid, cwd=home,
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        user = f"u0a{app.uid - 10000}" if app.uid >= 10000 else str(app.uid)
+        self.log("I", "ActivityManager", f"START u0 {{act=android.intent.action.VIEW dat={url} "
+                 f"pkg={app.name}}} from uid {uid}")
+        self.log("I", "ActivityManager", f"Start proc {child.pid}:{app.name}/{user} for activity "
+                 f"{{{app.name}}}")
+
+        def reaped() -> None:  # the system server notices an app process dying
+            code = child.wait()
+            self.log("I", "ActivityManager", f"Process {app.name} (pid {child.pid}) has died"
+                     + (f": exit code {code}" if code > 0 else f": signal {-code}" if code < 0 else ""))
+
+        threading.Thread(target=reaped, name="vdev-app-reaper", daemon=True).start()
         return {"ok": True}
 
     def _force_stop(self, req: dict[str, Any], uid: int) -> dict[str, Any]:
         app = self._app(str(req.get("package")))
         if app is None:
             return {"ok": True}  # Android is silent about unknown packages
+        self.log("I", "ActivityManager", f"Force stopping {app.name} appid={app.uid} user=0: "
+                 f"from pid {req.get('caller_pid', os.getpid())}")
         for p in self.processes():
             if p["uid"] == app.uid:
                 try:

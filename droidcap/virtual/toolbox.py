@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -507,8 +508,87 @@ def cmd(args: list[str]) -> int:
     return 20
 
 
+LOG_BUFFER = Path("/system/socket/logd.buffer")
+
+
+def _log_entries() -> list[dict[str, Any]]:
+    try:
+        lines = LOG_BUFFER.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _threadtime(e: dict[str, Any]) -> str:
+    """logcat's default format (threadtime): ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``."""
+    t = float(e["time"])
+    stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+    return f"{stamp} {e['pid']:5d} {e['tid']:5d} {e['level']} {e['tag']:<8}: {e['message']}"
+
+
+def _since(text: str) -> float | None:
+    """``-T 'MM-DD HH:MM:SS.mmm'`` (this year, device local time) as epoch seconds."""
+    try:
+        head, _, millis = text.partition(".")
+        parsed = time.strptime(f"{time.localtime().tm_year}-{head}", "%Y-%m-%d %H:%M:%S")
+        return time.mktime(parsed) + (int(millis[:3].ljust(3, "0")) / 1000 if millis else 0.0)
+    except ValueError:
+        return None
+
+
 def logcat(args: list[str]) -> int:
-    return 0
+    """The main/system buffer: ``-d`` (dump and exit), ``-c`` (clear), ``-T``/``-t`` (since a
+    time ``'MM-DD HH:MM:SS.mmm'`` or the last N lines; ``-t`` implies ``-d``), ``-v threadtime``,
+    ``-b main|system|all``; without ``-d`` it follows the log until killed, as logcat does."""
+    dump, since, last = False, None, None
+    it = iter(args)
+    for a in it:
+        if a == "-d":
+            dump = True
+        elif a == "-c":
+            if _uid() not in (0, 2000):
+                _err("failed to clear the 'main' log")
+                return 1
+            _ask({"op": "log-clear"})  # the buffer is logd's (here: the daemon's), not the caller's
+            return 0
+        elif a in ("-T", "-t"):
+            value = next(it, None)
+            if value is None:
+                _err(f"logcat: option requires an argument -- '{a[1]}'")
+                return 1
+            dump = dump or a == "-t"
+            if value.isdigit():
+                last = int(value)
+            else:
+                since = _since(value)
+                if since is None:
+                    _err(f"unknown time format: {value}")  # what logcat says to a bad -T
+                    return 1
+        elif a in ("-v", "-b"):
+            value = next(it, None)
+            if a == "-v" and value not in ("threadtime", None):
+                _err(f"logcat: only -v threadtime is supported on this device, not {value}")
+                return 1
+        else:
+            _err(f"logcat: unknown option -- {a.lstrip('-')}")
+            return 1
+    entries = _log_entries()
+    if since is not None:
+        entries = [e for e in entries if float(e["time"]) >= since]
+    if last is not None:
+        entries = entries[-last:] if last else []
+    for e in entries:
+        print(_threadtime(e))
+    if dump:
+        return 0
+    sys.stdout.flush()
+    seen = len(_log_entries())
+    while True:  # follow, as logcat without -d does, until the caller goes away
+        time.sleep(0.2)
+        now = _log_entries()
+        for e in now[seen:]:
+            print(_threadtime(e), flush=True)
+        seen = len(now)
 
 
 def wm(args: list[str]) -> int:

@@ -39,13 +39,3 @@ def device_ps(adb_server: AdbServer, serial: str) -> str:
 
 def no_tcpdump_left(adb_server: AdbServer, serial: str) -> bool:
     return "tcpdump" not in device_ps(adb_server, serial)
-
-
-def run_cli(args: list[str], adb_server: AdbServer, *, cwd: Path, timeout: float = 120,
-            input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-    import sys
-
-    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=str(adb_server.port))
-    return subprocess.run([sys.executable, "-m", "droidcap", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, input=None)

@@ -71,8 +71,9 @@ def _verified(pcap: Path) -> None:
     meta = json.loads(pcap.with_suffix(".json").read_text())
     data = pcap.read_bytes()
     assert meta["file"]["size"] - meta["file"]["trimmed_bytes"] == len(data)
+    assert hashlib.sha256(data).hexdigest() == meta["file"]["local_sha256"]
     if not meta["file"]["trimmed_bytes"]:
-        assert hashlib.sha256(data).hexdigest() == meta["file"]["sha256"]
+        assert meta["file"]["sha256"] == meta["file"]["local_sha256"]
     assert not pcap.with_name(pcap.name + ".part").exists()
 
 
