@@ -50,6 +50,25 @@ def iter_items(source: str | Path | BinaryIO, *, follow: bool = False,
     yield from extractor.finish()
 
 
+def iter_item_batches(source: str | Path | BinaryIO, *, follow: bool = False,
+                      max_message_size: int = 16 * 1024 * 1024,
+                      stop: Callable[[], bool] | None = None,
+                      poll_interval: float = 0.2) -> Iterator[list[PipelineItem]]:
+    """:func:`iter_items` one list per block of input read (possibly empty), for a consumer that
+    must see each read complete even when it completes nothing (the TUI's indexing worker
+    flushes to the screen then).  ``stop``/``poll_interval`` as the capture layer's follow takes
+    them: following ends at the current end of the file once ``stop()`` is true."""
+    extractor = RtmpExtractor(max_message_size=max_message_size)
+    feed_batch = extractor.feed_batch
+    try:
+        for batch in iter_flow_batches(source, follow=follow, stop=stop, poll_interval=poll_interval):
+            yield feed_batch(batch)
+    except CaptureFormatError:
+        yield extractor.finish()
+        raise
+    yield extractor.finish()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecodeReport:
     summaries: list[ConnectionSummary]

@@ -46,7 +46,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _register() -> None:
     # Importing a command module adds its commands to ``app``.
-    from droidcap.cli import decode_cmd, device_cmd, export_cmd, summary_cmd  # noqa: F401
+    from droidcap.cli import decode_cmd, device_cmd, export_cmd, inspect_cmd, summary_cmd  # noqa: F401
     from droidcap.cli.lab_cmd import lab_app
     from droidcap.cli.virtual_cmd import virtual_app
 

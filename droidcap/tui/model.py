@@ -1,0 +1,535 @@
+"""What the inspect screen shows, with no Textual in it: an index of a capture's RTMP items.
+
+Standard library only (plus droidcap's own sans-IO layers).  :class:`CaptureIndex` is fed the
+pipeline's items in batches (a worker thread decodes, the UI thread adds), keeps every decoded
+event in capture order and the few per-row facts that stepping, jumping, filtering and the timeline
+need, and answers "which row" questions: next command, next keyframe, first ``connect``, frame N,
+next search match.  A :class:`View` is the filtered list of row numbers the Messages pane scrolls
+through; it grows in place as the index grows, so a live capture only appends.
+
+Rows are numbered in capture order over all connections (0-based).  The row text is made when a row
+is drawn (:func:`row_text`), never for every row up front.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from droidcap.capture.events import CaptureNote, Direction
+from droidcap.pipeline import Connection, ConnectionEnded, ConnectionFound, DecodedEvent, PipelineItem
+from droidcap.render.records import event_record
+from droidcap.render.table import describe_message
+from droidcap.rtmp.events import (
+    MESSAGE_TYPE_NAMES,
+    Gap,
+    HandshakePart,
+    Message,
+    OversizeMessage,
+    Skipped,
+    Synchronised,
+)
+from droidcap.rtmp.messages import Malformed
+from droidcap.session import ConnectionSummary, SessionTracker
+
+# Row flags, one byte per row: what kind of row and what is wrong with it.
+COMMAND = 1  # command or data (AMF) message
+MEDIA = 2  # audio or video message
+KEYFRAME = 4  # video keyframe
+PROBLEM = 8  # gap, skipped bytes, oversize, malformed body
+UNCERTAIN = 16  # inferred while resynchronising
+HANDSHAKE = 32
+CONTROL = 64  # protocol control / user control message
+CONFIG = 128  # media decoder configuration (sequence header/start/end): never folded into a run
+
+_COMMAND_TYPES = frozenset({15, 17, 18, 20})
+_CONTROL_TYPES = frozenset({1, 2, 3, 4, 5, 6})
+_CONFIG_PACKETS = frozenset({"sequence_header", "sequence_start", "end_of_sequence", "sequence_end",
+                             "metadata"})
+
+# Where the jump keys land: a name and the test a row's event must pass.
+JUMPS: dict[str, str] = {
+    "handshake": "handshake",
+    "connect": "connect",
+    "createStream": "createStream",
+    "play/publish": "play or publish",
+    "start": "NetStream.Play.Start or NetStream.Publish.Start",
+    "keyframe": "first video keyframe",
+}
+
+TIMELINE_BIN = 0.25  # seconds per timeline bucket (columns merge buckets to fit the width)
+
+
+def command_name(msg: Message) -> str | None:
+    """The command (or data handler) name of an AMF message, None for other messages."""
+    fields = msg.body.json_fields()
+    name = fields.get("command", fields.get("name"))
+    return name if isinstance(name, str) else None
+
+
+def status_code(msg: Message) -> str | None:
+    """The ``code`` of an onStatus / _result / _error info object, if it has one."""
+    for value in msg.body.json_fields().get("args") or ():
+        code = value.get("code") if isinstance(value, dict) else None
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def flags_of(ev: object) -> int:
+    """The row flags of one decoded event."""
+    kind = type(ev)
+    if kind is Message:
+        assert isinstance(ev, Message)
+        flags = UNCERTAIN if ev.uncertain else 0
+        if type(ev.body) is Malformed or getattr(ev.body, "malformed", None):
+            flags |= PROBLEM
+        t = ev.type_id
+        if t in _COMMAND_TYPES:
+            return flags | COMMAND
+        if t == 8 or t == 9:
+            flags |= MEDIA
+            body = ev.body
+            packet = (getattr(body, "avc_packet_type", None) or getattr(body, "aac_packet_type", None)
+                      or getattr(body, "packet_type", None))
+            if packet in _CONFIG_PACKETS:
+                return flags | CONFIG
+            if t == 9 and getattr(body, "frame_type", None) == "keyframe":
+                flags |= KEYFRAME  # a picture, not the decoder configuration sent as a "keyframe"
+            return flags
+        if t in _CONTROL_TYPES:
+            return flags | CONTROL
+        return flags
+    if kind is HandshakePart:
+        return HANDSHAKE
+    if kind is Gap or kind is Skipped or kind is OversizeMessage:
+        return PROBLEM
+    return 0  # Synchronised
+
+
+def row_text(item: DecodedEvent) -> str:
+    """The one-line summary of a row, as the Messages pane and the ladder show it."""
+    ev = item.event
+    kind = type(ev)
+    if kind is Message:
+        assert isinstance(ev, Message)
+        text = describe_message(ev)
+        if ev.type_id in (8, 9):
+            text = f"{text} {_size(ev.length)}"
+        return text
+    if kind is HandshakePart:
+        assert isinstance(ev, HandshakePart)
+        bits = [ev.part]
+        if ev.version is not None:
+            bits.append(f"version {ev.version}")
+        if ev.scheme:
+            bits.append(ev.scheme + (f" layout {ev.digest_layout}" if ev.digest_layout is not None else ""))
+        return " ".join(bits)
+    if kind is Gap:
+        assert isinstance(ev, Gap)
+        return f"GAP: {ev.size} bytes never captured"
+    if kind is Skipped:
+        assert isinstance(ev, Skipped)
+        return f"SKIPPED {ev.size} bytes: {ev.reason}"
+    if kind is OversizeMessage:
+        assert isinstance(ev, OversizeMessage)
+        return f"OVERSIZE {ev.length}-byte message over the size limit, body skipped"
+    assert isinstance(ev, Synchronised)
+    state = "confirmed" if ev.confirmed else "inferred"
+    return f"synchronised mid-stream, chunk size {ev.chunk_size} ({state})"
+
+
+def type_label(item: DecodedEvent) -> str:
+    """The short type column: a message type name, or the kind of a non-message row."""
+    ev = item.event
+    if isinstance(ev, Message):
+        return ev.type_name
+    if isinstance(ev, OversizeMessage):
+        return MESSAGE_TYPE_NAMES.get(ev.type_id, f"unknown({ev.type_id})")
+    return _KIND_LABELS[type(ev)]
+
+
+_KIND_LABELS: dict[type, str] = {HandshakePart: "handshake", Gap: "gap", Skipped: "skipped",
+                                 Synchronised: "sync"}
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1048576:.1f} MB"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowFilter:
+    """Which rows the Messages pane shows; the index keeps them all."""
+
+    commands_only: bool = False
+    collapse_media: bool = False  # runs of audio/video frames of a connection shown as one row
+    hide_media: bool = False
+    direction: Direction | None = None
+    conn: int | None = None
+    types: frozenset[str] | None = None  # type labels (type_label) to keep
+
+    @property
+    def active(self) -> bool:
+        return self != RowFilter()
+
+    def describe(self) -> str:
+        bits = []
+        if self.commands_only:
+            bits.append("commands only")
+        if self.hide_media:
+            bits.append("no media")
+        if self.direction is not None:
+            bits.append("client→server" if self.direction is Direction.C2S else "server→client")
+        if self.conn is not None:
+            bits.append(f"conn {self.conn}")
+        if self.types:
+            bits.append("type " + ",".join(sorted(self.types)))
+        if self.collapse_media:
+            bits.append("media runs folded")
+        return ", ".join(bits) or "all rows"
+
+
+@dataclass(slots=True)
+class Bitrate:
+    """Bytes of audio and video per :data:`TIMELINE_BIN` seconds of one connection."""
+
+    origin: float
+    audio: array[int] = field(default_factory=lambda: array("q"))
+    video: array[int] = field(default_factory=lambda: array("q"))
+    keyframes: set[int] = field(default_factory=set)  # bins holding a keyframe
+    problems: set[int] = field(default_factory=set)  # bins holding a gap / skip
+    first_row: dict[int, int] = field(default_factory=dict)  # bin -> first row in it
+
+    def add(self, time: float, row: int, flags: int, size: int, type_id: int) -> None:
+        b = max(0, int((time - self.origin) / TIMELINE_BIN))
+        while len(self.audio) <= b:
+            self.audio.append(0)
+            self.video.append(0)
+        self.first_row.setdefault(b, row)
+        if type_id == 8:
+            self.audio[b] += size
+        elif type_id == 9:
+            self.video[b] += size
+        if flags & KEYFRAME:
+            self.keyframes.add(b)
+        if flags & PROBLEM:
+            self.problems.add(b)
+
+
+def _without_payload(item: DecodedEvent, msg: Message) -> DecodedEvent:
+    """The event with its media body's bytes dropped: the index keeps every row for the whole
+    capture, and a gigabyte of video must not stay in memory with it (the fields stay; the Hex
+    pane re-reads the bytes from the file)."""
+    body = replace(msg.body, payload=b"")  # type: ignore[type-var]
+    return DecodedEvent(connection=item.connection, dir=item.dir, event=replace(msg, body=body))
+
+
+class CaptureIndex:
+    """Every decoded event of a capture in order, with per-row flags, connections and summaries."""
+
+    def __init__(self) -> None:
+        self.items: list[DecodedEvent] = []
+        self.flags = array("B")
+        self.frames = array("q")
+        self.conns = array("l")
+        self.times = array("d")
+        self.connections: list[Connection] = []
+        self.ended: dict[int, str] = {}  # conn -> how it ended ("fin", "rst", "eof", ...)
+        self.notes: list[CaptureNote] = []
+        self.bitrates: dict[int, Bitrate] = {}
+        self.problem_counts: dict[int, int] = {}
+        self.done = False
+        self.error: str | None = None  # the capture is damaged (or unreadable) from here on
+        self._tracker = SessionTracker()
+        self._summaries: list[ConnectionSummary] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, batch: Iterable[PipelineItem]) -> int:
+        """Add pipeline items; returns how many rows they added."""
+        before = len(self.items)
+        track = self._tracker.feed
+        for item in batch:
+            track(item)
+            kind = type(item)
+            if kind is DecodedEvent:
+                assert isinstance(item, DecodedEvent)
+                kept = item
+                ev = item.event
+                if type(ev) is Message and getattr(ev.body, "payload", None):
+                    kept = _without_payload(item, ev)
+                    ev = kept.event
+                row = len(self.items)
+                flags = flags_of(ev)
+                conn = item.connection.conn
+                self.items.append(kept)
+                self.flags.append(flags)
+                self.frames.append(ev.frame)
+                self.conns.append(conn)
+                self.times.append(ev.time)
+                if flags & PROBLEM or flags & UNCERTAIN:
+                    self.problem_counts[conn] = self.problem_counts.get(conn, 0) + 1
+                if flags & (MEDIA | PROBLEM):
+                    rate = self.bitrates.get(conn)
+                    if rate is None:
+                        rate = self.bitrates[conn] = Bitrate(origin=item.connection.opened_time)
+                    size = ev.length if isinstance(ev, Message) else 0
+                    rate.add(ev.time, row, flags, size, getattr(ev, "type_id", 0))
+            elif kind is ConnectionFound:
+                assert isinstance(item, ConnectionFound)
+                self.connections.append(item.connection)
+            elif kind is ConnectionEnded:
+                assert isinstance(item, ConnectionEnded)
+                self.ended.setdefault(item.connection.conn, item.reason)
+            elif kind is CaptureNote:
+                assert isinstance(item, CaptureNote)
+                if len(self.notes) < 1000:
+                    self.notes.append(item)
+        self._summaries = None
+        return len(self.items) - before
+
+    def summaries(self) -> list[ConnectionSummary]:
+        """The session summary of every connection so far (cached until the next :meth:`add`)."""
+        if self._summaries is None:
+            self._summaries = self._tracker.summaries()
+        return self._summaries
+
+    def summary(self, conn: int) -> ConnectionSummary | None:
+        return next((s for s in self.summaries() if s.conn == conn), None)
+
+    def relative_time(self, row: int) -> float:
+        """Seconds since the row's connection opened."""
+        return self.times[row] - self.connections[self.conns[row]].opened_time
+
+    # -- finding rows ---------------------------------------------------------------------------
+
+    def matches_jump(self, row: int, jump: str) -> bool:
+        flags = self.flags[row]
+        if jump == "handshake":
+            return bool(flags & HANDSHAKE)
+        if jump == "keyframe":
+            return bool(flags & KEYFRAME)
+        if not flags & COMMAND:
+            return False
+        msg = self.items[row].event
+        assert isinstance(msg, Message)
+        name = command_name(msg)
+        if jump == "connect":
+            return name == "connect"
+        if jump == "createStream":
+            return name == "createStream"
+        if jump == "play/publish":
+            return name in ("play", "play2", "publish")
+        if jump == "start":
+            return status_code(msg) in ("NetStream.Play.Start", "NetStream.Publish.Start")
+        raise ValueError(f"unknown jump {jump!r}")
+
+    def search_text(self, row: int) -> str:
+        """What incremental search looks in: the row summary and, for AMF messages, every value."""
+        item = self.items[row]
+        text = row_text(item)
+        if self.flags[row] & COMMAND:
+            ev = item.event
+            assert isinstance(ev, Message)
+            text += " " + json.dumps(ev.body.json_fields(), ensure_ascii=False, default=str)
+        return text.lower()
+
+    def record(self, row: int) -> dict[str, Any]:
+        """The ndjson object of a row (docs/ndjson.md), as ``droidcap decode`` writes it."""
+        return event_record(self.items[row])
+
+    def export(self, rows: Iterable[int], fmt: str, *, conn: int | None = None) -> str:
+        """Rows as ndjson (one object a line) or as a JSON document with the connection summary."""
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+        records = [self.record(r) for r in rows]
+        if fmt == "ndjson":
+            return "".join(dumps(r) + "\n" for r in records)
+        if fmt != "json":
+            raise ValueError(f"unknown export format {fmt!r}; choose json or ndjson")
+        doc: dict[str, Any] = {"events": records}
+        if conn is not None:
+            summary = self.summary(conn)
+            doc["connection"] = None if summary is None else summary.to_json()
+        return json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n"
+
+    def rows_of(self, conn: int) -> Iterator[int]:
+        conns = self.conns
+        return (r for r in range(len(conns)) if conns[r] == conn)
+
+
+@dataclass(slots=True)
+class MediaRun:
+    """Audio/video frames of one connection with nothing else of it between them, folded into
+    the row of the first (``head``)."""
+
+    head: int
+    last: int
+    audio: int = 0
+    video: int = 0
+    keyframes: int = 0
+    uncertain: bool = False
+
+    def text(self) -> str:
+        parts = []
+        if self.video:
+            parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
+        if self.audio:
+            parts.append(f"audio x{self.audio}")
+        return f"{', '.join(parts)} (folded, to row {self.last + 1}; Enter unfolds)"
+
+
+class View:
+    """The rows a filter lets through, in order; :meth:`extend` takes the index's new rows.
+
+    With ``collapse_media`` a run of media frames of a connection is one row, its head; ``runs``
+    maps a head row to its :class:`MediaRun`."""
+
+    def __init__(self, index: CaptureIndex, row_filter: RowFilter = RowFilter()) -> None:
+        self.index = index
+        self.filter = row_filter
+        self.rows = array("l")
+        self.runs: dict[int, MediaRun] = {}
+        self._open_runs: dict[int, MediaRun] = {}  # conn -> its run still growing
+        self._seen = 0  # index rows already considered
+        self._test = self._make_test(row_filter)
+        self.extend()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def extend(self) -> int:
+        """Take rows the index gained since the last call; returns how many were shown."""
+        before = len(self.rows)
+        end = len(self.index)
+        test = self._test
+        if self.filter.collapse_media:
+            self._extend_folding(range(self._seen, end), test)
+        elif test is None:
+            self.rows.extend(range(self._seen, end))
+        else:
+            self.rows.extend(r for r in range(self._seen, end) if test(r))
+        self._seen = end
+        return len(self.rows) - before
+
+    def _extend_folding(self, rows: Iterable[int], test: Callable[[int], bool] | None) -> None:
+        index = self.index
+        flags, conns = index.flags, index.conns
+        open_runs, append = self._open_runs, self.rows.append
+        for r in rows:
+            if test is not None and not test(r):
+                continue
+            fl, conn = flags[r], conns[r]
+            if not fl & MEDIA or fl & (CONFIG | PROBLEM):
+                open_runs.pop(conn, None)
+                append(r)
+                continue
+            run = open_runs.get(conn)
+            if run is None:
+                run = open_runs[conn] = self.runs[r] = MediaRun(head=r, last=r)
+                append(r)
+            run.last = r
+            if getattr(index.items[r].event, "type_id", 0) == 8:
+                run.audio += 1
+            else:
+                run.video += 1
+            run.keyframes += bool(fl & KEYFRAME)
+            run.uncertain |= bool(fl & UNCERTAIN)
+
+    def _make_test(self, f: RowFilter) -> Callable[[int], bool] | None:
+        if not replace(f, collapse_media=False).active:
+            return None
+        index = self.index
+        flags, conns, items = index.flags, index.conns, index.items
+
+        def test(r: int) -> bool:
+            fl = flags[r]
+            if f.commands_only and not fl & COMMAND:
+                return False
+            if f.hide_media and fl & MEDIA:
+                return False
+            if f.conn is not None and conns[r] != f.conn:
+                return False
+            if f.direction is not None and items[r].dir is not f.direction:
+                return False
+            return not f.types or type_label(items[r]) in f.types
+
+        return test
+
+    def position_of(self, row: int) -> int:
+        """The view position of index row ``row``, or of the first shown row after it."""
+        pos = bisect_left(self.rows, row)
+        if self.runs and (pos == len(self.rows) or self.rows[pos] != row):
+            # folded into a run of its connection? then the run's head, shown before it
+            conn = self.index.conns[row]
+            for back in range(pos - 1, max(-1, pos - 64), -1):
+                run = self.runs.get(self.rows[back])
+                if run is not None and self.index.conns[run.head] == conn and run.head <= row <= run.last:
+                    return back
+        return min(pos, max(0, len(self.rows) - 1))
+
+    def find(self, start: int, test: Callable[[int], bool], *, forward: bool = True,
+             wrap: bool = False) -> int | None:
+        """The view position of the next (or previous) row after ``start`` passing ``test``."""
+        rows = self.rows
+        n = len(rows)
+        if not n:
+            return None
+        order: Iterable[int]
+        if forward:
+            order = range(start + 1, n)
+            if wrap:
+                order = [*order, *range(min(start + 1, n))]
+        else:
+            order = range(start - 1, -1, -1)
+            if wrap:
+                order = [*order, *range(n - 1, max(start - 1, -1), -1)]
+        for pos in order:
+            if test(rows[pos]):
+                return pos
+        return None
+
+    def find_frame(self, frame: int) -> int | None:
+        """The first shown row of capture frame ``frame`` or later."""
+        frames = self.index.frames
+        return next((p for p, r in enumerate(self.rows) if frames[r] >= frame), None)
+
+    def find_time(self, seconds: float) -> int | None:
+        """The first shown row at least ``seconds`` after its connection opened."""
+        index = self.index
+        return next((p for p, r in enumerate(self.rows) if index.relative_time(r) >= seconds), None)
+
+
+def flag_test(mask: int) -> Callable[[CaptureIndex], Callable[[int], bool]]:
+    """A row test on the index's flags (for :meth:`View.find`)."""
+    return lambda index: (lambda r: bool(index.flags[r] & mask))
+
+
+def problem_text(index: CaptureIndex, conn: int) -> str:
+    """The problems column of the Connections pane."""
+    s = index.summary(conn)
+    if s is None:
+        return ""
+    bits = []
+    if s.gaps:
+        bits.append(f"{s.gaps} gap")
+    if s.skipped_bytes:
+        bits.append(f"{s.skipped_bytes} B skipped")
+    if s.oversize:
+        bits.append(f"{s.oversize} oversize")
+    if s.uncertain:
+        bits.append(f"{s.uncertain} uncertain")
+    return ", ".join(bits)
+
+
+def outcome_text(summary: ConnectionSummary) -> str:
+    """The last status code a connection got (Play.Start, StreamNotFound, ...), or its milestone."""
+    if summary.statuses:
+        code = summary.statuses[-1].code
+        return code.replace("NetStream.", "").replace("NetConnection.", "") if code else ""
+    last = summary.milestones[-1].name if summary.milestones else "nothing"
+    return f"reached {last}"

@@ -1,0 +1,1 @@
+"""Screens of the inspect app: the main screen, help, the bad-input message, prompts."""

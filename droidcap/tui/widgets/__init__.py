@@ -1,0 +1,1 @@
+"""Widgets of the inspect app; none of them decodes (they read droidcap.tui.model)."""

@@ -1,0 +1,111 @@
+"""The Details pane: a tree of one row — header, chunks, AMF values, media and handshake fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from droidcap.pipeline import DecodedEvent
+from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
+from droidcap.session import ConnectionSummary, endpoint_text
+from droidcap.tui.chunkmap import MessageBytes
+
+ByteRange = tuple[int, int]  # [start, end) in the Hex pane's bytes
+
+
+class DetailsTree(Tree[ByteRange | None]):
+    """Rebuilt for each selected row; a node's data is the byte range it covers in the hex, if known."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("(no row)", id=id)
+        self.show_root = True
+        self.guide_depth = 2
+
+    def show(self, item: DecodedEvent | None, summary: ConnectionSummary | None,
+             raw: MessageBytes | None, raw_note: str | None) -> None:
+        self.clear()
+        if item is None:
+            self.root.set_label("(no row)")
+            return
+        ev = item.event
+        c = item.connection
+        self.root.set_label(f"frame {ev.frame} · conn {c.conn} · "
+                            f"{'client → server' if item.dir.value == 'c2s' else 'server → client'}")
+        conn = self.root.add("connection", expand=False)
+        conn.add_leaf(f"client {endpoint_text(c.client)}")
+        conn.add_leaf(f"server {endpoint_text(c.server)}")
+        conn.add_leaf(f"handshake seen: {c.handshake_seen}, SYN seen: {c.syn_seen}")
+        kind = type(ev)
+        if kind is Message:
+            assert isinstance(ev, Message)
+            head = self.root.add("message header", expand=True)
+            for name in ("csid", "fmt", "timestamp", "type_id", "stream_id", "length"):
+                head.add_leaf(f"{name}: {getattr(ev, name)}")
+            head.add_leaf(f"type: {ev.type_name}")
+            if ev.uncertain:
+                head.add_leaf("UNCERTAIN: inferred while resynchronising (stream id / timestamp may be wrong)")
+            if ev.aggregate:
+                head.add_leaf("sub-message of an aggregate (type 22)")
+            self._chunks(raw, raw_note)
+            body = self.root.add("body", expand=True)
+            _add_value(body, ev.body.json_fields())
+        elif kind is HandshakePart:
+            assert isinstance(ev, HandshakePart)
+            part = self.root.add(f"handshake {ev.part}", expand=True)
+            _add_value(part, ev.json_fields())
+            if ev.payload:
+                part.add_leaf(f"payload: {len(ev.payload)} bytes")
+            hs = summary.handshake if summary is not None else None
+            if hs is not None:
+                if ev.part == "C2":
+                    part.add_leaf(f"C2 echoes S1: {hs.c2_echo}")
+                if ev.part == "S2":
+                    part.add_leaf(f"S2 echoes C1: {hs.s2_echo}")
+                if ev.part in ("C1", "S1") and ev.scheme == "digest":
+                    part.add_leaf(f"digest verified with layout {ev.digest_layout}")
+        elif kind is Gap:
+            assert isinstance(ev, Gap)
+            self.root.add_leaf(f"GAP: {ev.size} bytes of this direction were never captured")
+        elif kind is Skipped:
+            assert isinstance(ev, Skipped)
+            self.root.add_leaf(f"SKIPPED: {ev.size} bytes: {ev.reason}")
+        elif kind is OversizeMessage:
+            assert isinstance(ev, OversizeMessage)
+            node = self.root.add("oversize message (body not buffered)", expand=True)
+            for name in ("csid", "fmt", "timestamp", "type_id", "stream_id", "length"):
+                node.add_leaf(f"{name}: {getattr(ev, name)}")
+        elif kind is Synchronised:
+            assert isinstance(ev, Synchronised)
+            self.root.add_leaf(f"synchronised mid-stream: chunk size {ev.chunk_size} "
+                               f"({'confirmed' if ev.confirmed else 'inferred'})")
+        self.root.expand()
+
+    def _chunks(self, raw: MessageBytes | None, note: str | None) -> None:
+        if raw is None:
+            self.root.add_leaf(f"chunks: {note or 'reading…'}")
+            return
+        node = self.root.add(f"chunks ({len(raw.chunks)})", expand=len(raw.chunks) <= 8)
+        for i, ch in enumerate(raw.chunks):
+            ext = f" ext ts {ch.extended_timestamp}" if ch.extended_timestamp is not None else ""
+            frames = ch.frames[0] if len(ch.frames) == 1 else f"{ch.frames[0]}–{ch.frames[-1]}"
+            leaf = node.add(f"#{i} fmt {ch.fmt} csid {ch.csid} ts field {ch.timestamp_field}{ext} "
+                            f"· {ch.payload_size} B · frame {frames}", data=(ch.start, ch.end))
+            leaf.add_leaf(f"header {ch.header_size} B at stream offset {ch.stream_offset}",
+                          data=(ch.start, ch.start + ch.header_size))
+
+
+def _add_value(node: TreeNode[ByteRange | None], value: Any, name: str | None = None) -> None:
+    """An AMF / JSON value as tree nodes: dicts and lists expand, scalars are leaves."""
+    if isinstance(value, dict):
+        branch = node if name is None else node.add(f"{name} {{{len(value)}}}", expand=len(value) <= 12)
+        for key, sub in value.items():
+            _add_value(branch, sub, str(key))
+    elif isinstance(value, (list, tuple)):
+        branch = node if name is None else node.add(f"{name} [{len(value)}]", expand=len(value) <= 12)
+        for i, sub in enumerate(value):
+            _add_value(branch, sub, str(i))
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
+        node.add_leaf(text if name is None else f"{name}: {text}")

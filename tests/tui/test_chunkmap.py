@@ -1,0 +1,99 @@
+"""The chunk walker behind the Hex pane finds every message the decoder reported, byte-exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from droidcap.decode import iter_items
+from droidcap.rtmp.events import Message
+from droidcap.rtmp.messages import parse_body
+from droidcap.tui import chunkmap
+from droidcap.tui.chunkmap import RecordCheckpoints, Target, Unavailable, message_bytes
+from droidcap.tui.model import CaptureIndex
+from tests.tui.helpers import CAPTURES
+
+
+def _index(path: Path) -> CaptureIndex:
+    index = CaptureIndex()
+    index.add(iter_items(path))
+    return index
+
+
+def _bytes(path: Path, index: CaptureIndex, row: int,
+           checkpoints: RecordCheckpoints | None = None) -> chunkmap.MessageBytes:
+    item = index.items[row]
+    ev = item.event
+    assert isinstance(ev, Message)
+    c = item.connection
+    return message_bytes(path, client=c.client, server=c.server, opened_frame=c.opened_frame,
+                         rtmp_dir=item.dir, checkpoints=checkpoints,
+                         target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
+                                       timestamp=ev.timestamp, frame=ev.frame))
+
+
+@pytest.mark.parametrize("name", ["nginx_gst_publisher", "nginx_chunk128_acks_mtu1500", "nms_ffmpeg_players"])
+def test_every_tenth_message_is_found_and_its_body_parses_the_same(name: str) -> None:
+    path = CAPTURES / f"{name}.pcap"
+    index = _index(path)
+    rows = [r for r, it in enumerate(index.items) if type(it.event) is Message][::10]
+    assert len(rows) > 20
+    for row in rows:
+        ev = index.items[row].event
+        assert isinstance(ev, Message)
+        raw = _bytes(path, index, row)
+        body = b"".join(raw.data[c.start + c.header_size:c.end] for c in raw.chunks)
+        assert len(body) == ev.length
+        assert parse_body(ev.type_id, body) == ev.body  # the same bytes the decoder parsed
+        assert ev.frame in raw.chunks[-1].frames
+        assert raw.chunks[0].fmt in (0, 1, 2, 3) and all(c.csid == ev.csid for c in raw.chunks)
+
+
+def test_checkpoints_give_the_same_bytes_as_reading_from_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunkmap, "CHECKPOINT_EVERY", 16)  # many checkpoints in a small capture
+    path = CAPTURES / "nginx_ffmpeg_players.pcap"
+    checkpoints = RecordCheckpoints.build(path)
+    assert checkpoints is not None and len(checkpoints.frames) > 10
+    index = _index(path)
+    rows = [r for r, it in enumerate(index.items) if type(it.event) is Message]
+    for row in rows[::25] + rows[-3:]:
+        assert _bytes(path, index, row, checkpoints) == _bytes(path, index, row)
+
+
+def test_a_message_after_a_gap_is_unavailable_not_guessed() -> None:
+    path = CAPTURES / "nginx_mtu1500_gap.pcap"
+    index = _index(path)
+    gap = next(r for r, it in enumerate(index.items) if type(it.event).__name__ == "Gap")
+    after = next(r for r in range(gap + 1, len(index)) if type(index.items[r].event) is Message
+                 and index.items[r].dir is index.items[gap].dir
+                 and index.conns[r] == index.conns[gap])
+    with pytest.raises(Unavailable, match="gap"):
+        _bytes(path, index, after)
+
+
+def test_pcapng_has_no_checkpoints(tmp_path: Path) -> None:
+    ng = tmp_path / "x.pcapng"
+    ng.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(24))
+    assert RecordCheckpoints.build(ng) is None
+
+
+def test_a_cursor_steps_forward_and_back_with_the_same_bytes_as_one_off_walks() -> None:
+    path = CAPTURES / "nginx_ffmpeg_players.pcap"
+    index = _index(path)
+    cache = chunkmap.CursorCache(path, lambda: RecordCheckpoints.build(path))
+    rows = [r for r, it in enumerate(index.items) if type(it.event) is Message]
+    order = rows[:300:3] + rows[30:0:-7] + rows[-40:]  # forward, back past what is kept, the end
+    try:
+        for row in order:
+            item = index.items[row]
+            ev = item.event
+            assert isinstance(ev, Message)
+            c = item.connection
+            got = cache.find(client=c.client, server=c.server, opened_frame=c.opened_frame,
+                             rtmp_dir=item.dir, target=Target(csid=ev.csid, type_id=ev.type_id,
+                                                              length=ev.length, timestamp=ev.timestamp,
+                                                              frame=ev.frame))
+            assert got == _bytes(path, index, row)
+    finally:
+        cache.close()
