@@ -101,6 +101,11 @@ case "$cmd" in
   test-qemu) setup_all; need_apt qemu-system-arm; run_pytest -m qemu_system "$@" ;;
   check-tcpdump) exec bash tcpdump_bins/build.sh --check "$@" ;;
   build-tcpdump) exec bash tcpdump_bins/build.sh "$@" ;;
-  bench) setup_all; "$PY" bench/decode.py "$@" ;;
+  bench)  # each prints its ratios against the peer it measures in the same run
+    setup_all
+    "$PY" bench/decode.py "$@"
+    "$PY" bench/summary.py
+    "$PY" bench/tui.py
+    if [ "$(id -u)" -eq 0 ]; then "$PY" bench/record.py; else say "bench/record.py needs root (skipped)"; fi ;;
   *) sed -n '2,/^[^#]/{/^#/p}' "$ROOT/dev" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] ;;
 esac

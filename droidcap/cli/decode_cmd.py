@@ -137,12 +137,14 @@ def demo(
         help="Only decode the capture embedded in droidcap (no root, no virtual device).")] = False,
     duration: Annotated[float, typer.Option(help="Seconds to record.", min=1)] = 10.0,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the capture.")] = Path("."),
+    no_inspect: Annotated[bool, typer.Option(
+        "--no-inspect", help="Do not open droidcap inspect on the capture afterwards.")] = False,
 ) -> None:
     """Record a real RTMP play session on a virtual rooted device (no phone needed), then decode it.
 
     Starts nginx-rtmp with an ffmpeg publisher and a virtual device, runs `droidcap record --play
-    URL --duration N --live` against it, pulls the capture verified, and prints the session ladder
-    (and opens `droidcap inspect` on it in a terminal, where the TUI is installed)."""
+    URL --duration N --live` against it, pulls the capture verified, prints the session ladder,
+    and, in a terminal, opens `droidcap inspect` on the capture (q quits)."""
     if offline:
         path = embedded_capture()
         typer.echo(f"# droidcap decode {path}", err=True)
@@ -165,3 +167,8 @@ def demo(
     typer.echo(f"# droidcap decode {result.pcap}", err=True)
     decode(str(result.pcap), fmt=OutputFormat.table, conn=None, types=None, engine=Engine.native, follow=False,
            max_message_size=16 * 1024 * 1024)
+    if not no_inspect and sys.stdin.isatty() and sys.stdout.isatty():
+        from droidcap.tui.app import create_app
+
+        typer.echo(f"# droidcap inspect {result.pcap}   (q quits)", err=True)
+        create_app(result.pcap).run()

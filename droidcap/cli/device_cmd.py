@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from droidcap.cli import app, fail
-from droidcap.errors import DroidcapError
+from droidcap.errors import DeviceError, DroidcapError
 
 if TYPE_CHECKING:
     from droidcap.device import Device, Recording
+    from droidcap.device.captures import TcpdumpCounts
 
 SerialOpt = Annotated[str | None, typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
                       help="The device (default: $ANDROID_SERIAL, else the only one attached).")]
@@ -41,8 +42,21 @@ class _Printer:
         self.tty = sys.stderr.isatty()
         self._last_line = 0.0
         self._open_line = False
+        #: while a TUI owns the terminal: lines are kept (printed by ``resume``), progress dropped
+        self.held: list[str] | None = None
+
+    def hold(self) -> None:
+        self.held = []
+
+    def resume(self) -> None:
+        held, self.held = self.held or [], None
+        for text in held:
+            self.line(text)
 
     def line(self, text: str) -> None:
+        if self.held is not None:
+            self.held.append(text)
+            return
         if self._open_line:
             sys.stderr.write("\n")
             self._open_line = False
@@ -50,6 +64,8 @@ class _Printer:
         sys.stderr.flush()
 
     def status(self, text: str, *, every: float = 5.0) -> None:
+        if self.held is not None:
+            return
         if self.tty:
             sys.stderr.write(f"\r\x1b[2K  {text}")
             self._open_line = True
@@ -160,6 +176,7 @@ _RecordHelp = {
     "output": "NAME.pcap (default: droidcap-SERIAL-TIME.pcap).",
     "live": "Stream the capture to the host while it runs and print RTMP milestones.",
     "keep": "Leave the capture on the device after the verified pull.",
+    "inspect": "Open droidcap inspect on the capture while it runs (implies --live); quitting it stops the record.",
 }
 
 
@@ -176,6 +193,7 @@ def record(
     live: Annotated[bool, typer.Option(help=_RecordHelp["live"])] = False,
     keep_on_device: Annotated[bool, typer.Option(help=_RecordHelp["keep"])] = False,
     tcpdump: Annotated[str, typer.Option(help="ours (droidcap's static build) or device.")] = "ours",
+    inspect: Annotated[bool, typer.Option(help=_RecordHelp["inspect"])] = False,
 ) -> None:
     """Capture on a rooted device while it plays (or publishes) a stream; pull it verified."""
     from droidcap.device.record import Recording, RecordOptions
@@ -186,8 +204,10 @@ def record(
     except ValueError:
         raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}") from None
     printer = _Printer()
+    if inspect and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise fail("--inspect needs a terminal; without one, record and run droidcap inspect after")
     options = RecordOptions(play=play, player=player, bpf=bpf, interface=interface,
-                            duration=duration, output=output, live=live,
+                            duration=duration, output=output, live=live or inspect,
                             keep_on_device=keep_on_device, tcpdump=source,
                             command_line=("droidcap", *sys.argv[1:]))
     stop, abort = threading.Event(), threading.Event()
@@ -203,15 +223,18 @@ def record(
         dev = _device(serial, adb)
         rec = Recording(dev, options, printer.event)
         rec.start(stop)
-        if stop.is_set():
-            reason = "interrupted"
+        if inspect and not stop.is_set():
+            reason, counts, how = _inspect_while_recording(rec, stop, printer)
         else:
-            if duration is None:
-                printer.line("press Ctrl-C to stop")
-            reason = rec.wait(stop)
-        printer.close()
-        printer.line(f"stopping ({reason}); Ctrl-C again leaves the capture on the device")
-        counts, how = rec.stop_capture()
+            if stop.is_set():
+                reason = "interrupted"
+            else:
+                if duration is None:
+                    printer.line("press Ctrl-C to stop")
+                reason = rec.wait(stop)
+            printer.close()
+            printer.line(f"stopping ({reason}); Ctrl-C again leaves the capture on the device")
+            counts, how = rec.stop_capture()
         if abort.is_set():
             raise KeyboardInterrupt
         result = rec.collect(reason, counts, how, interrupt=abort)
@@ -231,6 +254,42 @@ def record(
     typer.echo(f"{result.pcap} ({_size(result.pulled.size)}, SHA-256 {result.pulled.sha256[:16]}… "
                f"verified){counts_text}")
     typer.echo(f"{result.metadata}")
+
+
+def _inspect_while_recording(rec: Recording, stop: threading.Event, printer: _Printer
+                             ) -> tuple[str, TcpdumpCounts | None, str]:
+    """``record --inspect``: the recording goes on in a thread while ``droidcap inspect`` follows
+    the host copy as it grows.  The capture stops when its own end comes (duration, the stream's
+    end) — the TUI stays open on it — or when the TUI is quit; the pull follows."""
+    from droidcap.tui.app import create_app
+
+    assert rec.pcap is not None
+    ended: list[tuple[str, TcpdumpCounts | None, str]] = []
+    failed: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            reason = rec.wait(stop)
+            counts, how = rec.stop_capture()
+            ended.append(("inspect closed" if reason == "interrupted" else reason, counts, how))
+        except BaseException as err:  # noqa: BLE001 - raised again in the main thread
+            failed.append(err)
+
+    worker = threading.Thread(target=capture, name="record-wait", daemon=True)
+    printer.hold()
+    worker.start()
+    try:
+        create_app(rec.pcap.with_name(rec.pcap.name + ".part"), follow=True,
+                   label=f"recording on {rec.device.serial}").run()
+    finally:
+        stop.set()
+        worker.join(60)
+        printer.resume()
+    if failed:
+        raise failed[0]
+    if not ended:
+        raise DeviceError(f"the capture on {rec.device.serial} did not stop within 60 s")
+    return ended[0]
 
 
 def _left_behind(rec: Recording | None, what: str) -> str:
