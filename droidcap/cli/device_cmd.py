@@ -18,7 +18,7 @@ from droidcap.errors import DeviceError, DroidcapError
 
 if TYPE_CHECKING:
     from droidcap.device import Device, Recording
-    from droidcap.device.captures import TcpdumpCounts
+    from droidcap.device.captures import DeviceCapture, TcpdumpCounts
 
 SerialOpt = Annotated[str | None, typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
                       help="The device (default: $ANDROID_SERIAL, else the only one attached).")]
@@ -347,21 +347,8 @@ def pull(
             return
         names = [r for r in (remote or []) if not r.startswith("/")]
         paths = [r for r in (remote or []) if r.startswith("/")]
-        done, failed = 0, 0
-        for cap in recover.select(dev, names, all_=all_):
-            try:  # one capture that cannot be pulled does not keep the others on the device
-                pulled = recover.pull_capture(dev, cap, output, keep_on_device=keep_on_device,
-                                              progress=_transfer_progress(printer, f"pulling {cap.name}"))
-            except DroidcapError as err:
-                printer.close()
-                typer.echo(f"droidcap: {cap.name}: {err}", err=True)
-                failed += 1
-                continue
-            printer.close()
-            typer.echo(f"{pulled.path} ({_size(pulled.size)}, SHA-256 verified"
-                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "")
-                       + ")")
-            done += 1
+        done, failed = _pull_each(dev, recover.select(dev, names, all_=all_), output, printer,
+                                  keep_on_device=keep_on_device)
         for path in paths:
             pulled = recover.pull_paths(dev, path, output,
                                         progress=_transfer_progress(printer, f"pulling {path}"))
@@ -375,6 +362,30 @@ def pull(
     except DroidcapError as err:
         printer.close()
         raise fail(str(err), 1) from None
+
+
+def _pull_each(dev: Device, caps: list[DeviceCapture], output: Path, printer: _Printer, *,
+               keep_on_device: bool = False, prefix: str = "") -> tuple[int, int]:
+    """Stop (if running) and pull each capture, verified; one that cannot be pulled is said in
+    one line and does not keep the others on the device.  (pulled, failed)."""
+    from droidcap.device import recover
+
+    done = failed = 0
+    for cap in caps:
+        try:
+            pulled = recover.pull_capture(dev, cap, output, keep_on_device=keep_on_device,
+                                          progress=_transfer_progress(printer, f"pulling {cap.name}"))
+        except DroidcapError as err:
+            printer.close()
+            typer.echo(f"droidcap: {cap.name}: {err}", err=True)
+            failed += 1
+            continue
+        printer.close()
+        trimmed = f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else ""
+        typer.echo(f"{prefix.format(name=cap.name)}{pulled.path} ({_size(pulled.size)}, "
+                   f"SHA-256 verified{trimmed})")
+        done += 1
+    return done, failed
 
 
 @app.command()
@@ -398,20 +409,8 @@ def stop(
             return
         from droidcap.device.captures import DeviceCapture
 
-        failed = 0
-        for item in items:
-            try:
-                pulled = recover.pull_capture(dev, DeviceCapture(name=item.name), output,
-                                              progress=_transfer_progress(printer, f"pulling {item.name}"))
-            except DroidcapError as err:
-                printer.close()
-                typer.echo(f"droidcap: {item.name}: {err}", err=True)
-                failed += 1
-                continue
-            printer.close()
-            typer.echo(f"stopped {item.name}: {pulled.path} ({_size(pulled.size)}, SHA-256 verified"
-                       + (f", {pulled.trimmed_bytes} partial bytes trimmed" if pulled.trimmed_bytes else "")
-                       + ")")
+        _, failed = _pull_each(dev, [DeviceCapture(name=i.name) for i in items], output, printer,
+                               prefix="stopped {name}: ")
         if failed:
             raise typer.Exit(1)
     except DroidcapError as err:
