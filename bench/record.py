@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from droidcap.device.adb import ServerAddress  # noqa: E402
 from droidcap.device.device import Device  # noqa: E402
-from droidcap.device.record import RecordOptions, Recording  # noqa: E402
+from droidcap.device.record import Recording, RecordOptions  # noqa: E402
 from droidcap.device.tcpdump import CAPTURE_DIR, remote_sha256  # noqa: E402
 from droidcap.device.transfer import pull_verified  # noqa: E402
 from droidcap.rtmplab.ports import free_port  # noqa: E402
@@ -64,7 +65,7 @@ def big_pcap(path: Path, size: int) -> None:
             written += len(body)
 
 
-def timed(fn) -> float:  # noqa: ANN001
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -102,14 +103,14 @@ def main() -> int:
             local.unlink()
             adb_s, verified_s, transfer_s, hash_s = [], [], [], []
             for i in range(args.repeat):
-                out = work / f"adb-{i}.pcap"
-                adb_s.append(timed(lambda: subprocess.run(
-                    [adb, "-s", serial, "pull", remote, str(out)], env=env, check=True,
+                by_adb = work / f"adb-{i}.pcap"
+                adb_s.append(timed(lambda p=by_adb: subprocess.run(
+                    [adb, "-s", serial, "pull", remote, str(p)], env=env, check=True,
                     capture_output=True, timeout=600)))
-                out.unlink()
-                out = work / f"droidcap-{i}.pcap"
-                verified_s.append(timed(lambda: pull_verified(dev.transport, remote, out)))
-                out.unlink()
+                by_adb.unlink()
+                ours = work / f"droidcap-{i}.pcap"
+                verified_s.append(timed(lambda p=ours: pull_verified(dev.transport, remote, p)))
+                ours.unlink()
                 with open(work / "raw", "wb") as f:
                     transfer_s.append(timed(lambda: dev.transport.pull(remote, f, timeout=600)))
                 (work / "raw").unlink()
@@ -124,7 +125,8 @@ def main() -> int:
             h = statistics.median(hash_s)
             print(f"  device sha256sum alone        {h:6.2f} s  {mb / h:7.1f} MB/s  (runs during the "
                   "transfer: the verified pull takes about the longer of the two)")
-            subprocess.run([adb, "-s", serial, "shell", f"rm -f {remote}"], env=env, timeout=60)
+            subprocess.run([adb, "-s", serial, "shell", f"rm -f {remote}"], env=env, timeout=60,
+                           check=False)
 
             # ----- start and stop latency
             starts, stops = [], []
@@ -133,7 +135,7 @@ def main() -> int:
                 starts.append(timed(rec.start))
                 time.sleep(1.0)
 
-                def stop() -> None:
+                def stop(rec: Recording = rec) -> None:
                     counts, how = rec.stop_capture()
                     rec.collect("bench", counts, how)
 

@@ -39,11 +39,11 @@ def main() -> None:
             capture.with_suffix(".port").write_text(str(make_capture(capture, args.seconds)))
     with tempfile.TemporaryDirectory() as tmp:
         commands = {
-            "droidcap decode --format ndjson": DROIDCAP + ["decode", str(capture), "--format", "ndjson"],
-            "droidcap summary": DROIDCAP + ["summary", str(capture)],
-            "droidcap summary --json": DROIDCAP + ["summary", str(capture), "--json"],
-            "droidcap export --conn 0 --flv": DROIDCAP + ["export", str(capture), "--conn", "0", "--flv",
-                                                          str(Path(tmp) / "out.flv")],
+            "droidcap decode --format ndjson": [*DROIDCAP, "decode", str(capture), "--format", "ndjson"],
+            "droidcap summary": [*DROIDCAP, "summary", str(capture)],
+            "droidcap summary --json": [*DROIDCAP, "summary", str(capture), "--json"],
+            "droidcap export --conn 0 --flv": [*DROIDCAP, "export", str(capture), "--conn", "0",
+                                               "--flv", str(Path(tmp) / "out.flv")],
         }
         samples: dict[str, list[Run]] = {name: [] for name in commands}
         for _ in range(args.repeat):

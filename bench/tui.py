@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from decode import DROIDCAP, OUT, grow_capture, make_capture, measure  # noqa: E402
+from decode import DROIDCAP, LAUNCHER, OUT, grow_capture, make_capture, measure  # noqa: E402
 
 CHILD_BIG = r"""
 import asyncio, json, sys, time
@@ -151,16 +150,19 @@ def run_measured(code: str, *args: str) -> tuple[dict[str, float], float]:
     """Run a child script; its JSON result (last line of its output) and its peak RSS in MB."""
     out_path = OUT / "tui-child.json"
     err_path = OUT / "tui-child.err"
+    # Through decode.py's small launcher: wait4's ru_maxrss of a child forked straight from this
+    # process would count the pages this process holds (the grown capture's source) at fork.
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    rc = os.waitstatus_to_exitcode(status)
-    if rc:
+        done = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, sys.executable, "-c", code, *args],
+                              stdout=out, stderr=subprocess.PIPE, text=True, check=False)
+        err.write(done.stderr.encode())
+    _seconds, maxrss_kib, rc = done.stderr.strip().splitlines()[-1].split()
+    if int(rc) or done.returncode:
         raise SystemExit(f"child failed ({rc}):\n{err_path.read_text()[-3000:]}")
     err_path.unlink()
     result = json.loads(out_path.read_text().strip().splitlines()[-1])
     out_path.unlink()
-    return result, usage.ru_maxrss / 1024
+    return result, int(maxrss_kib) / 1024
 
 
 def main() -> None:

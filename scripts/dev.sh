@@ -76,8 +76,8 @@ setup_all() { need_apt "${APT_PACKAGES[@]}"; need_venv; need_npm; }
 # The static checks, over the whole package (configured in pyproject.toml): ruff's rule set, and
 # mypy, strict on the sans-IO layers. Zero findings, or the tests do not start.
 run_checks() {
-  say "ruff check droidcap"
-  "$VENV/bin/ruff" check --no-cache droidcap
+  say "ruff check droidcap bench"
+  "$VENV/bin/ruff" check --no-cache droidcap bench
   say "mypy (files and strictness: [tool.mypy] in pyproject.toml)"
   "$VENV/bin/mypy"
 }
