@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from droidcap.device import captures
-from droidcap.device.adb import AdbServer, ServerAddress
+from droidcap.device.adb import AdbServer, ServerAddress, ShellResult
 from droidcap.device.device import Device, choose_serial
 from droidcap.device.errors import DeviceError
 from droidcap.device.record import device_clock
@@ -66,15 +66,15 @@ def run_checks(serial: str | None = None, *, adb: str | ServerAddress | None = N
         yield Check(name="root", status=Status.FAIL, detail=str(err),
                     fix="root the device (Magisk/KernelSU) or use a userdebug build")
         return
+    binary = None
     try:
         binary = dev.tcpdump(tcpdump)
         yield Check(name="tcpdump", status=Status.OK,
                     detail=f"{binary.version} at {binary.path} ({binary.source.value}"
                            + (f", {binary.abi}" if binary.abi else "") + f"), page size {info.page_size}")
-    except DeviceError as err:
+    except DeviceError as err:  # the checks that do not need tcpdump still run
         yield Check(name="tcpdump", status=Status.FAIL, detail=str(err),
                     fix="use --tcpdump device if the device has its own, or report the ABI")
-        return
     selinux = info.selinux
     yield Check(name="SELinux", status=Status.OK if selinux in ("Enforcing", "Permissive") else Status.WARN,
                 detail=selinux, fix="" if selinux in ("Enforcing", "Permissive") else
@@ -86,18 +86,8 @@ def run_checks(serial: str | None = None, *, adb: str | ServerAddress | None = N
         status = Status.FAIL if free < 16 << 20 else Status.WARN if free < 200 << 20 else Status.OK
         yield Check(name="free space", status=status, detail=f"{free / 1e6:.0f} MB free in /data/local/tmp",
                     fix="" if status is Status.OK else "free space on the device before recording")
-    res = root.run(f"{shlex.quote(binary.path)} -D", what="tcpdump -D")
-    interfaces = [line.split(".", 1)[1].split()[0] for line in res.out.splitlines()
-                  if "." in line and line.split(".", 1)[0].isdigit()]
-    if res.ok and interfaces:
-        yield Check(name="capture interfaces",
-                    status=Status.OK if "any" in interfaces else Status.WARN,
-                    detail=", ".join(interfaces[:12]) + (" ..." if len(interfaces) > 12 else ""),
-                    fix="" if "any" in interfaces else "pass --interface with one of these")
-    else:
-        yield Check(name="capture interfaces", status=Status.FAIL,
-                    detail=f"tcpdump -D failed: {res.err or res.out}",
-                    fix="the kernel may lack packet sockets; try --tcpdump device")
+    if binary is not None:
+        yield _interfaces(root.run(f"{shlex.quote(binary.path)} -D", what="tcpdump -D"))
     _, offset = device_clock(dev)
     yield Check(name="clock offset", status=Status.OK if abs(offset) < 1.0 else Status.WARN,
                 detail=f"device − host = {offset * 1000:+.0f} ms",
@@ -107,6 +97,20 @@ def run_checks(serial: str | None = None, *, adb: str | ServerAddress | None = N
                 status=Status.OK if not left else Status.WARN,
                 detail=", ".join(c.name for c in left) if left else "none",
                 fix="" if not left else f"droidcap stop -s {dev.serial} --all (stops and pulls them)")
+
+
+def _interfaces(res: ShellResult) -> Check:
+    """What ``tcpdump -D`` lists; ``any`` is what record captures on by default."""
+    interfaces = [line.split(".", 1)[1].split()[0] for line in res.out.splitlines()
+                  if "." in line and line.split(".", 1)[0].isdigit()]
+    if res.ok and interfaces:
+        return Check(name="capture interfaces",
+                     status=Status.OK if "any" in interfaces else Status.WARN,
+                     detail=", ".join(interfaces[:12]) + (" ..." if len(interfaces) > 12 else ""),
+                     fix="" if "any" in interfaces else "pass --interface with one of these")
+    return Check(name="capture interfaces", status=Status.FAIL,
+                 detail=f"tcpdump -D failed: {res.err or res.out}",
+                 fix="the kernel may lack packet sockets; try --tcpdump device")
 
 
 __all__ = ["Check", "Status", "run_checks"]

@@ -295,3 +295,16 @@ def test_live_says_a_server_error_at_once_and_stops(device_for, adb_server, lab_
     assert result.stop_reason == "stream ended" and time.monotonic() - started < 20
     errors = [m.text for m in result.milestones if m.name == "error"]
     assert errors and errors[0].startswith("server error: NetStream.Play.StreamNotFound"), errors
+
+
+def test_doctor_goes_on_past_a_failed_tcpdump_check(device_for, adb_server):
+    from droidcap.device.adb import ServerAddress
+    from droidcap.device.doctor import Status, run_checks
+
+    vdev, _ = device_for(replace(BUILTIN_PROFILES["magisk"], name="mips", abis=("mips",)))
+    checks = {c.name: c for c in run_checks(vdev.serial, adb=ServerAddress(port=adb_server.port))}
+    assert checks["tcpdump"].status is Status.FAIL and "mips" in checks["tcpdump"].detail
+    assert checks["root"].status is Status.OK
+    for name in ("SELinux", "free space", "clock offset", "captures left on the device"):
+        assert checks[name].status is not Status.FAIL, checks[name]
+    assert "capture interfaces" not in checks  # needs the binary: not run, not guessed
