@@ -49,6 +49,11 @@ rtmp {{
             live on;
             record off;
         }}
+        # Video on demand from prefix/vod: a play of a missing file is answered with
+        # NetStream.Play.StreamNotFound (a live application waits for a publisher instead).
+        application vod {{
+            play {prefix}/vod;
+        }}
     }}
 }}
 """
@@ -122,6 +127,7 @@ class NginxRtmp:
         prefix = prefix.resolve()
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         (prefix / "logs").mkdir(exist_ok=True)  # nginx opens prefix/logs/error.log before reading the conf
+        (prefix / "vod").mkdir(exist_ok=True)
         if port is None:
             port = free_port(host) if netns is None else 1935
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from droidcap.rtmplab.capture import Tcpdump
-from droidcap.rtmplab.nginx import RTMP_MODULE, NginxRtmp
+from droidcap.rtmplab.nginx import NginxRtmp
 from droidcap.rtmplab.players import start_ffmpeg_player
-from droidcap.rtmplab.ports import free_port
 from droidcap.rtmplab.procs import ProcessRegistry
 from droidcap.rtmplab.publishers import PublisherSpec, start_ffmpeg_publisher
-from droidcap.rtmplab.servers import rtmp_url, wait_listening
 
 PAUSE_S = 3.0
 PAUSE_AFTER_S = 2.0  # after the server logged the publish
@@ -52,35 +50,17 @@ def record_pause(reg: ProcessRegistry, workdir: Path, out: Path) -> dict[str, An
             "video_packets": result.video_packets, "server_port": server.port}
 
 
-# nginx-rtmp answers a live play of an unpublished stream with Play.Start (and waits for a
-# publisher); a video-on-demand application answers a missing file with Play.StreamNotFound.
-_VOD_CONF = """\
-load_module {module};
-daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 16; }}
-rtmp {{ server {{ listen 127.0.0.1:{port}; application vod {{ play {prefix}/vod; }} }} }}
-"""
-
-
 def record_not_found(reg: ProcessRegistry, workdir: Path, out: Path) -> dict[str, Any]:
-    prefix = (workdir / "nginx-vod").resolve()
-    (prefix / "vod").mkdir(parents=True, exist_ok=True)
-    (prefix / "logs").mkdir(exist_ok=True)
-    port = free_port("127.0.0.1")
-    (prefix / "nginx.conf").write_text(_VOD_CONF.format(module=RTMP_MODULE, prefix=prefix, port=port))
-    proc = reg.start("nginx-vod", ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                     stop_signal=signal.SIGQUIT, stop_grace=5.0)
-    wait_listening(proc, port, 10.0)
-    dump = Tcpdump.start(reg, out, port=port)
-    player = start_ffmpeg_player(reg, rtmp_url("127.0.0.1", port, "vod", "nobody.flv"), seconds=2.0)
+    """A play of a file nobody has.  nginx-rtmp answers a live play of an unpublished stream with
+    Play.Start (and waits for a publisher); its video-on-demand application answers a missing file
+    with Play.StreamNotFound."""
+    server = NginxRtmp.start(reg, workdir / "nginx-vod")
+    dump = Tcpdump.start(reg, out, port=server.port)
+    player = start_ffmpeg_player(reg, server.url("vod", "nobody.flv"), seconds=2.0)
     play = player.wait()
     dump.stop()
     return {"file": out.name, "scenario": "not_found", "stream": "nobody.flv",
-            "player_returncode": play.returncode, "server_port": port}
+            "player_returncode": play.returncode, "server_port": server.port}
 
 
 def main() -> None:

@@ -263,34 +263,13 @@ def test_a_capture_left_on_the_device_is_never_overwritten(device_for, adb_serve
     assert _sh(adb_server, vdev.serial, "sha256sum /data/local/tmp/droidcap/captures/same.pcap") == kept
 
 
-_VOD = """load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off; master_process off; worker_processes 1;
-pid {prefix}/nginx.pid; error_log {prefix}/error.log info;
-events {{ worker_connections 16; }}
-rtmp {{ server {{ listen 0.0.0.0:{port}; application vod {{ play {prefix}/vod; }} }} }}
-"""
-
-
-def test_live_says_a_server_error_at_once_and_stops(device_for, adb_server, lab_registry, tmp_path):
-    """A play of a file the server does not have: StreamNotFound is printed as it arrives and the
-    run ends without waiting for the duration."""
-    import signal as _signal
-
-    from droidcap.rtmplab.ports import free_port, listening_ports
-
-    prefix = tmp_path / "vod"
-    (prefix / "vod").mkdir(parents=True)
-    (prefix / "logs").mkdir()
-    port = free_port("0.0.0.0")
-    (prefix / "nginx.conf").write_text(_VOD.format(prefix=prefix, port=port))
-    proc = lab_registry.start("nginx-vod", ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                              stop_signal=_signal.SIGQUIT)
-    deadline = time.monotonic() + 10
-    while port not in listening_ports(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+@REACHABLE
+def test_live_says_a_server_error_at_once_and_stops(device_for, adb_server, rtmp_server, tmp_path):
+    """A play of a file the server does not have (nginx's vod application): StreamNotFound is
+    printed as it arrives and the run ends without waiting for the duration."""
     vdev, dev = device_for("magisk")
     started = time.monotonic()
-    result = record(dev, RecordOptions(play=f"rtmp://{vdev.host_address}:{port}/vod/nobody.flv",
+    result = record(dev, RecordOptions(play=rtmp_server.url("vod", "nobody.flv", host=vdev.host_address),
                                        duration=30, live=True, output=tmp_path / "nf.pcap"))
     assert result.stop_reason == "stream ended" and time.monotonic() - started < 20
     errors = [m.text for m in result.milestones if m.name == "error"]
