@@ -9,7 +9,8 @@ real nginx-rtmp and ffmpeg if it is not there) and grows it to at least --big-gb
 - the inspect app, headless (Textual's ``run_test``, 120x40): time to the first row on screen,
   time to the whole index, the details latency at the end of the file (Details and Hex of the
   last RTMP message: the first call includes the one-time record scan for checkpoints, the second
-  is a message just before it), and the process's peak RSS;
+  is a message just before it; then a jump back to halfway through a connection), and the
+  process's peak RSS;
 - ``droidcap decode BIG --format ndjson > /dev/null`` in the same run, for the index-vs-decode
   ratio;
 - follow mode: the app follows a file that a writer grows record by record from the sample
@@ -89,6 +90,11 @@ async def main():
         steps.sort()
         out["hex_step_median_s"] = steps[len(steps) // 2]
         out["hex_step_max_s"] = steps[-1]
+        # a back jump: halfway through that direction, far behind its walk (which resumes from
+        # the walk checkpoint before the message, not from the connection's start)
+        whole = [r for r in range(len(index)) if key(r) == key(other)
+                 and type(index.items[r].event) is Message and not index.items[r].event.aggregate]
+        out["hex_back_s"] = (await show(whole[len(whole) // 2]))[1]
     print(json.dumps(out))
 
 asyncio.run(main())
@@ -201,6 +207,8 @@ def main() -> None:
             print(f"inspect: hex, another connection's {1000 * tui['hex_other_s']:7.0f} ms (a new walk)")
             print(f"inspect: hex, stepping             {1000 * tui['hex_step_median_s']:7.0f} ms median, "
                   f"{1000 * tui['hex_step_max_s']:.0f} ms max")
+            print(f"inspect: hex, back to halfway      {1000 * tui['hex_back_s']:7.0f} ms "
+                  "(a walk resumed from a checkpoint inside the connection)")
             print(f"inspect: peak memory               {peak:7.1f} MB")
         finally:
             if not args.keep:

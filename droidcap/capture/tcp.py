@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from struct import Struct
 from typing import Any
@@ -124,6 +125,21 @@ def stream_data(flow: int, direction: Direction, data: bytes, frame: int, time: 
 _Held = tuple[int, int, bytes, int, int, float]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumePoint:
+    """Where one direction's byte stream stands: a reassembler given it (``resume=``) picks that
+    direction up mid-connection at exactly this byte, so a re-read of a capture can start from a
+    record inside a connection and still deliver the same stream (earlier bytes, retransmitted or
+    not, are dropped; later ones wait for it)."""
+
+    key: tuple[bytes, int, int]  # (addresses, source port, destination port) of its segments
+    seq: int  # 32-bit sequence number of the next byte to deliver
+
+    def advanced(self, count: int) -> ResumePoint:
+        """The point ``count`` bytes further on."""
+        return ResumePoint(key=self.key, seq=(self.seq + count) & _MASK32)
+
+
 class _Half:
     """Reassembly state of one direction of one flow."""
 
@@ -169,12 +185,15 @@ class TcpReassembler:
         max_buffered_total: int = 32 * 1024 * 1024,
         ack_grace: float = 1.0,
         max_flows: int = 10_000,
+        resume: Iterable[ResumePoint] = (),
     ) -> None:
         """``max_buffered``: out-of-order bytes held per direction before the hole in front of
         them is declared a gap; ``max_buffered_total``: the same bound over all directions, so a
         capture with many flows cannot add up to unbounded memory either; ``ack_grace``: capture
         seconds a hole the peer has acknowledged may still be filled by a late-captured segment;
-        ``max_flows``: flows open at once, and ended flows remembered (see the module doc)."""
+        ``max_flows``: flows open at once, and ended flows remembered (see the module doc);
+        ``resume``: directions to pick up mid-connection at a known byte (:class:`ResumePoint`)."""
+        self._resume = {point.key: point.seq for point in resume}
         self.max_buffered = max_buffered
         self.max_buffered_total = max_buffered_total
         self.ack_grace = ack_grace
@@ -280,6 +299,16 @@ class TcpReassembler:
                 self._acked(half.peer, ack, time)
         self._last_frame, self._last_time = frame, time
         return out
+
+    def stream_start(self, flow: int, direction: Direction) -> ResumePoint | None:
+        """The first byte of a direction's stream (the one after its SYN), None if its SYN was not
+        seen or the flow is forgotten; with :meth:`ResumePoint.advanced` it names any later byte
+        of the stream."""
+        pair = self._open.get(flow) or self._ended.get(flow)  # the caller may lag behind: ended
+        for half in pair or ():
+            if half.dir is direction and half.isn is not None:
+                return ResumePoint(key=half.key, seq=(half.isn + 1) & _MASK32)
+        return None
 
     def finish(self) -> Output:
         """End of capture: every direction still open gives up its holes and ends with "eof" (or
@@ -413,6 +442,9 @@ class TcpReassembler:
                 half.next = seq + 1
             start = self._unwrap(seq, half.next) + 1
         elif half.next >= 0:
+            start = self._unwrap(seq, half.next)
+        elif (resume_at := self._resume.pop(half.key, None)) is not None:
+            half.next = self._unwrap(resume_at, seq)
             start = self._unwrap(seq, half.next)
         elif length or flags & _FIN:
             half.next = start = seq

@@ -13,7 +13,11 @@ captured and up to the first gap in that direction; otherwise :func:`message_byt
 Big captures: re-reading from the start of the file to a message at its end would cost a whole
 decode.  :class:`RecordCheckpoints` (classic pcap) knows the file offset of every
 :data:`CHECKPOINT_EVERY`-th record, so the walk starts at the checkpoint before the connection's
-first record and reads only from there.
+first record and reads only from there.  Inside a long connection the walk also leaves
+:class:`WalkCheckpoint` s behind it (every :data:`WALK_CHECKPOINT_BYTES` of the direction, a few
+hundred bytes each: the TCP position, the chunk size and each chunk stream's last header), so a
+later walk to a message behind the cursor resumes from the checkpoint before it instead of the
+connection's start.
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ from pathlib import Path
 from droidcap.capture.events import Direction, FlowOpened, StreamData, StreamEnd, StreamGap
 from droidcap.capture.files import iter_flow_events
 from droidcap.capture.pcap import HEADER_SIZE, is_pcap_magic
+from droidcap.capture.tcp import ResumePoint, TcpReassembler
 from droidcap.errors import DroidcapError
 
 HANDSHAKE_BYTES = 1 + 1536 + 1536  # C0+C1+C2 (or S0+S1+S2) before the first chunk
 MAX_BYTES = 64 * 1024 * 1024  # a message bigger than this is not copied for the hex
 CHECKPOINT_EVERY = 1024  # records between two known file offsets
 RECENT = 256  # messages a cursor keeps behind it
+WALK_CHECKPOINT_BYTES = 2 * 1024 * 1024  # a direction's bytes between two walk checkpoints
+MAX_PENDING = 8 * 1024  # a walk checkpoint keeps at most this much of an unfinished chunk
 _SCAN_BLOCK = 8 * 1024 * 1024
 
 
@@ -107,6 +114,20 @@ class Target:
     frame: int
 
 
+_Header = tuple[int, int, int, int, int, int, int | None]  # a _Stream's header fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkerState:
+    """What a :class:`ChunkWalker` needs to go on from a point where no message is unfinished."""
+
+    base: int  # stream offset (after the handshake) of ``pending``
+    pending: bytes  # the start of a chunk not yet whole
+    marks: tuple[tuple[int, int], ...]  # (stream end offset, frame) of the records ``pending`` came in
+    chunk_size: int
+    headers: tuple[tuple[int, _Header], ...]  # (csid, last header fields) per chunk stream
+
+
 class ChunkWalker:
     """Feed one direction's bytes (after the handshake) in order; :meth:`walk` returns the
     messages whose last chunk has been read since the last call."""
@@ -117,6 +138,31 @@ class ChunkWalker:
         self._marks: list[tuple[int, int]] = []  # (stream end offset, frame) per fed record
         self._chunk_size = 128
         self._streams: dict[int, _Stream] = {}
+
+    @classmethod
+    def resumed(cls, state: WalkerState) -> ChunkWalker:
+        walker = cls()
+        walker._buf, walker._base = bytearray(state.pending), state.base
+        walker._marks, walker._chunk_size = list(state.marks), state.chunk_size
+        for csid, (ts, delta, length, type_id, stream_id, ts_field, extended) in state.headers:
+            walker._streams[csid] = _Stream(timestamp=ts, delta=delta, length=length, type_id=type_id,
+                                            stream_id=stream_id, ts_field=ts_field, extended=extended)
+        return walker
+
+    @property
+    def position(self) -> int:
+        """Stream offset (after the handshake) of the next byte to feed."""
+        return self._base + len(self._buf)
+
+    def state(self) -> WalkerState | None:
+        """The walk's state after the last :meth:`walk`, None while a message is unfinished (or
+        too much of a chunk is pending) there."""
+        if len(self._buf) > MAX_PENDING or any(st.received for st in self._streams.values()):
+            return None
+        return WalkerState(
+            base=self._base, pending=bytes(self._buf), marks=tuple(self._marks), chunk_size=self._chunk_size,
+            headers=tuple((csid, (st.timestamp, st.delta, st.length, st.type_id, st.stream_id, st.ts_field,
+                                  st.extended)) for csid, st in self._streams.items()))
 
     def feed(self, data: bytes, frame: int) -> None:
         self._buf += data
@@ -264,6 +310,17 @@ class RecordCheckpoints:
         return self.frames[i], self.offsets[i]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkCheckpoint:
+    """A point inside a connection direction a walk can resume from: after capture record
+    ``frame``, no message of the direction unfinished.  Messages completing after ``frame`` lie
+    after it."""
+
+    frame: int
+    tcp: ResumePoint  # the direction's next byte
+    walker: WalkerState
+
+
 class _Tail(io.RawIOBase):
     """A pcap file read from a record offset on, behind its own file header."""
 
@@ -296,18 +353,31 @@ class MessageCursor:
 
     def __init__(self, events: Iterator[object], *, client: tuple[str, int], server: tuple[str, int],
                  opened_frame: int, rtmp_dir: Direction, frame_base: int,
-                 close: Callable[[], None] = lambda: None) -> None:
+                 close: Callable[[], None] = lambda: None, reassembler: TcpReassembler | None = None,
+                 resume: WalkCheckpoint | None = None,
+                 checkpoints: list[WalkCheckpoint] | None = None) -> None:
+        """``reassembler``: the one behind ``events`` (its stream start names the TCP position of
+        checkpoints); ``resume``: the checkpoint ``events`` start from (read by a reassembler
+        resumed at ``resume.tcp``); ``checkpoints``: the direction's checkpoints so far, in frame
+        order, to add to."""
         self._events = events
         self._client, self._ends = client, {client, server}
         self._opened_frame, self._rtmp_dir, self._frame_base = opened_frame, rtmp_dir, frame_base
         self._close = close
-        self._walker = ChunkWalker()
+        self._walker = ChunkWalker() if resume is None else ChunkWalker.resumed(resume.walker)
+        self.resumed = resume is not None
         self._flow: int | None = None
         self._tcp_dir: Direction | None = None
-        self._skip = HANDSHAKE_BYTES
+        self._skip = HANDSHAKE_BYTES if resume is None else 0
         self.recent: deque[MessageBytes] = deque(maxlen=RECENT)
-        self.frame = 0  # the last record of this direction read
+        self.frame = 0 if resume is None else resume.frame  # the last record of this direction read
         self._broken: str | None = None  # a gap or the end: nothing more can be found
+        self._reassembler = reassembler
+        self._checkpoints = checkpoints
+        self._stream_start: ResumePoint | None = None if resume is None else resume.tcp.advanced(
+            -HANDSHAKE_BYTES - resume.walker.base - len(resume.walker.pending))
+        self._next_checkpoint = WALK_CHECKPOINT_BYTES if resume is None else \
+            resume.walker.base + len(resume.walker.pending) + WALK_CHECKPOINT_BYTES
 
     def behind(self, target: Target) -> bool:
         """True if ``target`` lies before this walk and was not kept: start a new one."""
@@ -339,7 +409,7 @@ class MessageCursor:
         if kind is FlowOpened:
             assert isinstance(ev, FlowOpened)
             if (self._flow is None and {ev.client, ev.server} == self._ends
-                    and ev.frame + self._frame_base == self._opened_frame):
+                    and (self.resumed or ev.frame + self._frame_base == self._opened_frame)):
                 self._flow = ev.flow
                 swapped = ev.client != self._client
                 self._tcp_dir = self._rtmp_dir.reverse if swapped else self._rtmp_dir
@@ -350,37 +420,69 @@ class MessageCursor:
         if kind is StreamData:
             assert isinstance(ev, StreamData)
             data = ev.data
-            self.frame = frame = ev.frame + self._frame_base
+            frame = ev.frame + self._frame_base
+            self.frame = max(self.frame, frame)  # a drained out-of-order segment keeps its older frame
             if self._skip:
                 cut = min(self._skip, len(data))
                 self._skip -= cut
                 data = data[cut:]
             if data:
                 self._walker.feed(data, frame)
-                return self._walker.walk()
+                found = self._walker.walk()
+                if self._checkpoints is not None and self._walker.position >= self._next_checkpoint:
+                    self._checkpoint(self.frame)
+                return found
         elif kind is StreamGap:
             self._broken = "a gap in the capture comes before this message in its direction"
         elif kind is StreamEnd:
             self._broken = "the message's chunks were not found in the capture"
         return []
 
+    def _checkpoint(self, frame: int) -> None:
+        """Leave a :class:`WalkCheckpoint` here if the walk is at a point it can resume from."""
+        assert self._checkpoints is not None and self._flow is not None and self._tcp_dir is not None
+        state = self._walker.state()
+        if state is None:
+            return  # a message is unfinished: try after the next record
+        if self._stream_start is None and self._reassembler is not None:
+            self._stream_start = self._reassembler.stream_start(self._flow, self._tcp_dir)
+        if self._stream_start is None:
+            self._checkpoints = None  # no SYN, no TCP position to resume at
+            return
+        self._next_checkpoint = self._walker.position + WALK_CHECKPOINT_BYTES
+        if self._checkpoints and self._checkpoints[-1].frame >= frame:
+            return  # an earlier walk left this part's checkpoints already
+        self._checkpoints.append(WalkCheckpoint(
+            frame=frame, tcp=self._stream_start.advanced(HANDSHAKE_BYTES + self._walker.position),
+            walker=state))
+
     def close(self) -> None:
         self._close()
 
 
 def open_cursor(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
-                rtmp_dir: Direction, checkpoints: RecordCheckpoints | None = None) -> MessageCursor:
+                rtmp_dir: Direction, checkpoints: RecordCheckpoints | None = None,
+                walk_checkpoints: list[WalkCheckpoint] | None = None,
+                target_frame: int | None = None) -> MessageCursor:
     """A :class:`MessageCursor` over direction ``rtmp_dir`` of the connection between ``client``
     (its RTMP client) and ``server`` that opened at ``opened_frame``; with ``checkpoints`` the
-    file is read from the last one before that frame."""
+    file is read from the last one before that frame.  With ``checkpoints`` and
+    ``walk_checkpoints`` (the direction's, in frame order; the walk adds to them) and the frame
+    of the message wanted, the walk resumes from the last walk checkpoint before that message."""
     if checkpoints is None:
         return MessageCursor(iter_flow_events(path), client=client, server=server,
                              opened_frame=opened_frame, rtmp_dir=rtmp_dir, frame_base=0)
-    first, offset = checkpoints.before(opened_frame)
+    resume: WalkCheckpoint | None = None
+    if walk_checkpoints and target_frame is not None:
+        i = bisect_right([c.frame for c in walk_checkpoints], target_frame - 1)
+        resume = walk_checkpoints[i - 1] if i else None
+    first, offset = checkpoints.before(opened_frame if resume is None else resume.frame + 1)
     tail = _Tail(path, checkpoints.header, offset)
-    return MessageCursor(iter_flow_events(io.BufferedReader(tail)), client=client, server=server,
-                         opened_frame=opened_frame, rtmp_dir=rtmp_dir, frame_base=first - 1,
-                         close=tail.close)
+    reassembler = TcpReassembler(resume=() if resume is None else (resume.tcp,))
+    return MessageCursor(iter_flow_events(io.BufferedReader(tail), reassembler=reassembler),
+                         client=client, server=server, opened_frame=opened_frame, rtmp_dir=rtmp_dir,
+                         frame_base=first - 1, close=tail.close, reassembler=reassembler, resume=resume,
+                         checkpoints=walk_checkpoints)
 
 
 def message_bytes(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
@@ -402,6 +504,7 @@ class CursorCache:
     def __init__(self, path: Path, checkpoints: Callable[[], RecordCheckpoints | None], size: int = 4) -> None:
         self._path, self._checkpoints, self._size = path, checkpoints, size
         self._cursors: OrderedDict[tuple[object, ...], MessageCursor] = OrderedDict()
+        self._walk_checkpoints: dict[tuple[object, ...], list[WalkCheckpoint]] = {}
         self._lock = threading.Lock()
 
     def find(self, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
@@ -413,10 +516,23 @@ class CursorCache:
                 if cursor is not None:
                     cursor.close()
                 cursor = open_cursor(self._path, client=client, server=server, opened_frame=opened_frame,
-                                     rtmp_dir=rtmp_dir, checkpoints=self._checkpoints())
+                                     rtmp_dir=rtmp_dir, checkpoints=self._checkpoints(),
+                                     walk_checkpoints=self._walk_checkpoints.setdefault(key, []),
+                                     target_frame=target.frame)
             self._cursors[key] = cursor
             while len(self._cursors) > self._size:
                 self._cursors.popitem(last=False)[1].close()
+            try:
+                return cursor.find(target)
+            except Unavailable:
+                if not cursor.resumed:
+                    raise
+            # The TCP position is exact, so a resumed walk gives the same bytes or none (a hole
+            # it cannot fill from the records after its checkpoint): then walk from the start.
+            cursor.close()
+            cursor = self._cursors[key] = open_cursor(
+                self._path, client=client, server=server, opened_frame=opened_frame, rtmp_dir=rtmp_dir,
+                checkpoints=self._checkpoints(), walk_checkpoints=self._walk_checkpoints[key])
             return cursor.find(target)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,48 @@ def test_a_cursor_steps_forward_and_back_with_the_same_bytes_as_one_off_walks() 
             assert got == _bytes(path, index, row)
     finally:
         cache.close()
+
+
+@pytest.mark.parametrize("name", ["nginx_ffmpeg_players", "nginx_chunk128_acks_mtu1500", "nms_ffmpeg_players"])
+def test_a_walk_resumed_from_an_inner_checkpoint_gives_the_same_bytes(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunkmap, "CHECKPOINT_EVERY", 16)
+    monkeypatch.setattr(chunkmap, "WALK_CHECKPOINT_BYTES", 32 * 1024)  # many in a small capture
+    path = CAPTURES / f"{name}.pcap"
+    records = RecordCheckpoints.build(path)
+    assert records is not None
+    index = _index(path)
+    directions: dict[tuple[int, object], list[int]] = {}
+    for r, it in enumerate(index.items):
+        if type(it.event) is Message and not it.event.aggregate:
+            directions.setdefault((index.conns[r], it.dir), []).append(r)
+    resumed = 0
+    for rows in directions.values():
+        item = index.items[rows[-1]]
+        c = item.connection
+        where = {"client": c.client, "server": c.server, "opened_frame": c.opened_frame, "rtmp_dir": item.dir}
+
+        def target(row: int) -> Target:
+            ev = index.items[row].event
+            assert isinstance(ev, Message)
+            return Target(csid=ev.csid, type_id=ev.type_id, length=ev.length, timestamp=ev.timestamp,
+                          frame=ev.frame)
+
+        saved: list[chunkmap.WalkCheckpoint] = []
+        first = chunkmap.open_cursor(path, **where, checkpoints=records, walk_checkpoints=saved)
+        try:
+            assert first.find(target(rows[-1])) == _bytes(path, index, rows[-1])  # leaves checkpoints
+        finally:
+            first.close()
+        assert all(a.frame < b.frame for a, b in pairwise(saved))
+        late = rows[-30:] + rows[len(rows) // 2::max(1, len(rows) // 20)]
+        for row in late:
+            cursor = chunkmap.open_cursor(path, **where, checkpoints=records, walk_checkpoints=list(saved),
+                                          target_frame=target(row).frame)
+            try:
+                got = cursor.find(target(row))
+                resumed += cursor.resumed
+            finally:
+                cursor.close()
+            assert got == _bytes(path, index, row)  # byte-identical, chunk headers and frames too
+    assert resumed > 50  # most late messages were found by resumed walks, not from the start
