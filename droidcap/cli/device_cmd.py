@@ -171,6 +171,8 @@ def doctor(
 _RecordHelp = {
     "play": "Open this rtmp:// URL on the device once capturing.",
     "player": "The app that plays it: PKG or PKG/ACTIVITY.",
+    "publish": "Have a broadcasting app on the device publish to this rtmp:// URL once capturing.",
+    "publisher": "The app that publishes: PKG/ACTIVITY (needed with --publish).",
     "filter": "Capture filter (default: tcp port 1935 and --play's port).",
     "duration": "Stop after SECS (default: Ctrl-C).",
     "output": "NAME.pcap (default: droidcap-SERIAL-TIME.pcap).",
@@ -186,6 +188,8 @@ def record(
     adb: AdbOpt = None,
     play: Annotated[str | None, typer.Option(help=_RecordHelp["play"])] = None,
     player: Annotated[str | None, typer.Option(help=_RecordHelp["player"])] = None,
+    publish: Annotated[str | None, typer.Option(help=_RecordHelp["publish"])] = None,
+    publisher: Annotated[str | None, typer.Option(help=_RecordHelp["publisher"])] = None,
     bpf: Annotated[str | None, typer.Option("--filter", help=_RecordHelp["filter"])] = None,
     interface: Annotated[str, typer.Option(help="Capture interface.")] = "any",
     duration: Annotated[float | None, typer.Option(help=_RecordHelp["duration"], min=0.1)] = None,
@@ -206,7 +210,8 @@ def record(
     printer = _Printer()
     if inspect and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise fail("--inspect needs a terminal; without one, record and run droidcap inspect after")
-    options = RecordOptions(play=play, player=player, bpf=bpf, interface=interface,
+    options = RecordOptions(play=play, player=player, publish=publish, publisher=publisher,
+                            bpf=bpf, interface=interface,
                             duration=duration, output=output, live=live or inspect,
                             keep_on_device=keep_on_device, tcpdump=source,
                             command_line=("droidcap", *sys.argv[1:]))

@@ -46,6 +46,8 @@ _DEFAULT_PORTS = {"rtmp": 1935, "rtmpt": 80, "rtmps": 443, "rtmpe": 1935, "rtmfp
 class RecordOptions:
     play: str | None = None           #: URL opened on the device once the capture runs
     player: str | None = None         #: PKG or PKG/ACTIVITY that plays it (default: the VIEW handler)
+    publish: str | None = None        #: URL a broadcasting app on the device publishes to
+    publisher: str | None = None      #: PKG/ACTIVITY of that app (there is no default publisher)
     bpf: str | None = None            #: capture filter; None: RTMP's port and the URL's
     interface: str = "any"
     duration: float | None = None     #: seconds; None: until stopped
@@ -236,11 +238,19 @@ class Recording:
             valid_url(opt.play)
         if opt.player:
             valid_player(opt.player)
+        if opt.publish:
+            if opt.play:
+                raise DeviceError("--play and --publish exclude each other: a record follows one stream")
+            valid_url(opt.publish)
+            if not opt.publisher:
+                raise DeviceError("--publish needs --publisher PKG/ACTIVITY: Android has no default "
+                                  "app that publishes a URL")
+            valid_player(opt.publisher)
         if opt.interface and not re.match(r"^[A-Za-z0-9_.:@-]{1,32}$", opt.interface):
             raise DeviceError(f"invalid --interface {opt.interface!r}: an interface name like any, wlan0")
         when = datetime.now(UTC)
         self.pcap, self.meta_path = output_paths(opt, dev.serial, when)
-        bpf = capture_filter(opt.bpf, opt.play, dev.info.adb_ports)
+        bpf = capture_filter(opt.bpf, opt.play or opt.publish, dev.info.adb_ports)
         self._emit(Phase(text=f"device {dev.serial}: {dev.info.manufacturer} {dev.info.model}, "
                               f"Android {dev.info.release}, {','.join(dev.info.abis)}"))
         # Captures left on the device (listed as the shell user): their names are taken, and
@@ -275,6 +285,7 @@ class Recording:
             "command_line": list(opt.command_line), "device": dev.info.to_json(),
             "root_method": root.method.value, "tcpdump": self.tcpdump.to_json(),
             "interface": opt.interface, "filter": bpf, "play": opt.play, "player": opt.player,
+            "publish": opt.publish, "publisher": opt.publisher,
             "device_path": self.cap.pcap,
             "start": {"host": time.time(), "device": device_start},
             "clock_offset_seconds": round(offset, 6),
@@ -301,7 +312,9 @@ class Recording:
         if self._live_file is not None:
             self._start_live()
         if opt.play:
-            self._play(opt.play)
+            self._open(opt.play, opt.player, "playing")
+        elif opt.publish and opt.publisher:
+            self._open(opt.publish, opt.publisher, "publishing to")
 
     def _start_live(self) -> None:
         assert self.cap is not None and self._live_file is not None
@@ -314,10 +327,11 @@ class Recording:
         self.milestones.append(m)
         self._emit(m)
 
-    def _play(self, url: str) -> None:
+    def _open(self, url: str, player: str | None, doing: str) -> None:
+        """Hand ``url`` to an app with a VIEW intent (``player``'s component or package, else the
+        URL's handler), as tapping a link would; the app is force-stopped at the end."""
         t = self.device.transport
         cmd = ["am", "start", "-a", "android.intent.action.VIEW", "-d", url]
-        player = self.options.player
         if player:
             cmd += ["-n", player] if "/" in player else ["-p", player]
             self._player_package = player.split("/")[0]
@@ -330,7 +344,7 @@ class Recording:
         if not res.ok or "Error" in res.out or "Error" in res.err:
             self._emit(RecordWarning(text=f"am start failed: {res.err or res.out}"))
         else:
-            self._emit(Phase(text=f"playing {url}" + (f" with {self._player_package}"
+            self._emit(Phase(text=f"{doing} {url}" + (f" with {self._player_package}"
                                                        if self._player_package else "")))
 
     # ----- 4

@@ -56,6 +56,8 @@ class Scenario:
     devices: DeviceSelector
     play: str | None = None          #: URL the device's player opens; None: capture while apps run
     player: str | None = None        #: PKG or PKG/ACTIVITY
+    publish: str | None = None       #: URL a broadcasting app on the device publishes to
+    publisher: str | None = None     #: that app's PKG/ACTIVITY
     duration_s: float
     repetitions: int = 1
     filter: str | None = None        #: tcpdump filter; None: RTMP's port and the URL's
@@ -84,7 +86,8 @@ _SCENARIO_KEYS = {
     "name": "a unique name (letters, digits, . _ -)",
     "devices": '"all", a list of serials, or a table of model/abi/release/sdk/tag',
     "play": "an rtmp:// URL the device's player opens",
-    "publish": "not supported yet: droidcap records what a device plays",
+    "publish": "an rtmp:// URL a broadcasting app on the device publishes to (with publisher)",
+    "publisher": "the component (com.example.app/.Activity) of the app that publishes",
     "player": "an Android package (com.example.app) or component (com.example.app/.Activity)",
     "duration": DURATION_HELP,
     "repetitions": "a whole number >= 1",
@@ -259,14 +262,16 @@ def _scenario(raw: Any, index: int, tags: dict[str, tuple[str, ...]], check: _Ch
     elif not _NAME.match(name):
         check.error((*where, "name"), f"must be {_SCENARIO_KEYS['name']}, not {name!r}")
     devices = _selector(raw.get("devices"), (*where, "devices"), tags, check)
-    if "publish" in raw:
-        check.error((*where, "publish"), _SCENARIO_KEYS["publish"] + "; use play, or leave both "
-                    "out to capture while an app on the device streams")
-    play = check.typed(raw, "play", str, where, _SCENARIO_KEYS["play"])
-    if play is not None:
-        parts = urlsplit(play)
-        if parts.scheme.lower() not in _RTMP_SCHEMES or not parts.hostname or any(c in play for c in "\r\n\0"):
-            check.error((*where, "play"), f"must be {_SCENARIO_KEYS['play']} (rtmp, rtmps, rtmpt), not {play!r}")
+    play = _url(raw, "play", where, check)
+    publish = _url(raw, "publish", where, check)
+    publisher = check.typed(raw, "publisher", str, where, _SCENARIO_KEYS["publisher"])
+    if play is not None and publish is not None:
+        check.error((*where, "publish"), "play and publish exclude each other: a run follows one stream")
+    if publish is not None and publisher is None:
+        check.error(where, f"publish needs a publisher ({_SCENARIO_KEYS['publisher']}): Android has "
+                    "no default app that publishes a URL")
+    if publisher is not None and not _PACKAGE.match(publisher):
+        check.error((*where, "publisher"), f"must be {_SCENARIO_KEYS['publisher']}, not {publisher!r}")
     player = check.typed(raw, "player", str, where, _SCENARIO_KEYS["player"])
     if player is not None and not _PACKAGE.match(player):
         check.error((*where, "player"), f"must be {_SCENARIO_KEYS['player']}, not {player!r}")
@@ -291,10 +296,20 @@ def _scenario(raw: Any, index: int, tags: dict[str, tuple[str, ...]], check: _Ch
     if len(check.errors) > before or name is None or devices is None or duration is None:
         return None
     dur_s = duration / 1000
-    return Scenario(name=name, devices=devices, play=play, player=player, duration_s=dur_s,
+    return Scenario(name=name, devices=devices, play=play, player=player, publish=publish,
+                    publisher=publisher, duration_s=dur_s,
                     repetitions=reps or 1, filter=bpf, interface=iface or "any",
                     timeout_s=timeout / 1000 if timeout is not None else dur_s + 90.0,
                     retries=retries or 0, live=True if live is None else live, expect=expect)
+
+
+def _url(raw: dict[str, Any], key: str, where: tuple[str | int, ...], check: _Checker) -> str | None:
+    url: str | None = check.typed(raw, key, str, where, _SCENARIO_KEYS[key])
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in _RTMP_SCHEMES or not parts.hostname or any(c in url for c in "\r\n\0"):
+            check.error((*where, key), f"must be {_SCENARIO_KEYS[key]} (rtmp, rtmps, rtmpt), not {url!r}")
+    return url
 
 
 def _duration(raw: dict[str, Any], key: str, where: tuple[str | int, ...], check: _Checker) -> float | None:

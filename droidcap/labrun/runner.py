@@ -190,7 +190,8 @@ class LabRunner:
             since = artefacts.device_log_time(dev)
             update("preparing")
             rec = Recording(dev, RecordOptions(
-                play=scenario.play, player=scenario.player, bpf=scenario.filter,
+                play=scenario.play, player=scenario.player, publish=scenario.publish,
+                publisher=scenario.publisher, bpf=scenario.filter,
                 interface=scenario.interface, duration=scenario.duration_s,
                 output=run_dir / "capture.pcap", live=scenario.live,
                 command_line=("droidcap", "lab", "run", str(self.lab.path), spec.run_id)), on_record)
@@ -241,7 +242,8 @@ class LabRunner:
                              reason=f"the capture cannot be read: {err}")
         arts["summary"] = artefacts.write_summary(summary, run_dir / "summary.json")
         arts["ndjson"] = artefacts.write_ndjson(pcap, run_dir / "capture.ndjson")
-        conn = _main_connection(summary, player=spec.scenario.play is not None)
+        role = "player" if spec.scenario.play else "publisher" if spec.scenario.publish else None
+        conn = _main_connection(summary, role=role)
         verdicts = tuple(evaluate(e, conn.figures) for e in spec.scenario.expect)
         failed = [v for v in verdicts if not v.held]
         return RunResult(
@@ -254,10 +256,9 @@ class LabRunner:
             verdicts=verdicts, artefacts=arts)
 
 
-def _main_connection(summary: CaptureSummary, *, player: bool) -> ConnectionHealth:
-    """The connection expectations are checked on: the first player's (for ``play``), else the
-    first connection's."""
-    role = "player" if player else None
+def _main_connection(summary: CaptureSummary, *, role: str | None) -> ConnectionHealth:
+    """The connection expectations are checked on: the first player's (for ``play``), the first
+    publisher's (for ``publish``), else the first connection's."""
     return next((c for c in summary.connections if role is None or c.role == role),
                 summary.connections[0])
 

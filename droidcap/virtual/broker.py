@@ -216,7 +216,14 @@ class Broker:
         if app is None:
             return {"error": "no such package"}
         url, page = str(req["url"]), f"android-app://{app.name}"
-        if self.profile.player == "rtmpdump":
+        if app.role == "publisher":
+            # A broadcasting app: its "camera" is a test pattern, its "microphone" a tone.
+            argv = ["/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-re",
+                    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+                    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "25",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-rtmp_pageurl", page, "-f", "flv", url]
+        elif self.profile.player == "rtmpdump":
             argv = ["/usr/bin/rtmpdump", "-q", "-v", "-r", url, "-p", page, "-o", "/dev/null"]
         else:
             argv = ["/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-rtmp_pageurl", page,

@@ -44,11 +44,15 @@ class AppPackage:
 
     name: str
     uid: int
+    #: What ``am start -d rtmp://URL`` makes it do: ``player`` plays the URL; ``publisher``
+    #: (a broadcasting app, camera and microphone) publishes to it.
+    role: str = "player"
 
 
 DEFAULT_APPS: tuple[AppPackage, ...] = (
     AppPackage(name="org.videolan.vlc", uid=10123),
     AppPackage(name="com.example.rtmpplayer", uid=10124),
+    AppPackage(name="com.example.rtmppublisher", uid=10125, role="publisher"),
     AppPackage(name="com.android.chrome", uid=10110),
 )
 #: Packages every Android build has; listed before the profile's apps.
@@ -94,6 +98,10 @@ class DeviceProfile:
             raise ProfileError(f"profile {self.name!r}: player must be ffmpeg or rtmpdump, not {self.player!r}")
         if self.root_method is RootMethod.ADB_ROOT and self.build_type is BuildType.USER:
             raise ProfileError(f"profile {self.name!r}: adb root needs a userdebug or eng build")
+        for app in self.apps:
+            if app.role not in ("player", "publisher"):
+                raise ProfileError(f"profile {self.name!r}: app {app.name} has role {app.role!r}; "
+                                   "roles are player and publisher")
         if self.adb_transport not in ("usb", "tcp"):
             raise ProfileError(f"profile {self.name!r}: adb_transport must be usb or tcp, not {self.adb_transport!r}")
         if self.selinux not in ("Enforcing", "Permissive"):
@@ -158,7 +166,7 @@ class DeviceProfile:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "apps":
-                value = [{"name": a.name, "uid": a.uid} for a in value]
+                value = [{"name": a.name, "uid": a.uid, "role": a.role} for a in value]
             elif isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, enum.Enum):
@@ -182,7 +190,8 @@ class DeviceProfile:
                 if key == "abis":
                     value = tuple(raw)
                 elif key == "apps":
-                    value = tuple(AppPackage(name=str(a["name"]), uid=int(a["uid"])) for a in raw)
+                    value = tuple(AppPackage(name=str(a["name"]), uid=int(a["uid"]),
+                                             role=str(a.get("role", "player"))) for a in raw)
                 elif key == "build_type":
                     value = BuildType(raw)
                 elif key == "root_method":

@@ -287,3 +287,33 @@ def test_doctor_goes_on_past_a_failed_tcpdump_check(device_for, adb_server):
     for name in ("SELinux", "free space", "clock offset", "captures left on the device"):
         assert checks[name].status is not Status.FAIL, checks[name]
     assert "capture interfaces" not in checks  # needs the binary: not run, not guessed
+
+
+PUBLISHER = "com.example.rtmppublisher/.BroadcastActivity"
+
+
+@REACHABLE
+def test_record_while_a_broadcasting_app_publishes(device_for, adb_server, rtmp_server, tmp_path):
+    vdev, dev = device_for("magisk")
+    url = rtmp_server.url(stream="phone", host=vdev.host_address)
+    result = record(dev, RecordOptions(publish=url, publisher=PUBLISHER, duration=6, live=True,
+                                       output=tmp_path / "pub.pcap"))
+    names = [m.name for m in result.milestones]
+    assert "publish_start" in names, names
+    publisher = [s for s in _summaries(result.pcap) if s.role == "publisher"]
+    assert publisher and publisher[0].milestone("publish_start") is not None
+    assert publisher[0].connect["app"] == "live" and \
+        publisher[0].connect.get("pageUrl") in (None, "android-app://com.example.rtmppublisher")
+    assert any(e.kind == "publish" for e in rtmp_server.events())  # nginx saw the phone publish
+    # the app was force-stopped at the end, and nothing of the capture is left running
+    assert adb_server.run("shell", "pidof com.example.rtmppublisher", serial=vdev.serial).returncode == 1
+    assert no_tcpdump_left(adb_server, vdev.serial)
+
+
+def test_publish_needs_its_app(device_for, tmp_path):
+    _, dev = device_for("magisk")
+    with pytest.raises(DeviceError, match="--publish needs --publisher"):
+        record(dev, RecordOptions(publish="rtmp://h/live/x", duration=1, output=tmp_path / "p.pcap"))
+    with pytest.raises(DeviceError, match="exclude each other"):
+        record(dev, RecordOptions(publish="rtmp://h/live/x", play="rtmp://h/live/y", publisher=PUBLISHER,
+                                  duration=1, output=tmp_path / "p.pcap"))

@@ -89,7 +89,9 @@ def test_the_documented_example_is_valid():
      "scenario[1].devices.cpu", "unknown key; allowed here: model, abi, release, sdk, tag"),
     (("[tags]", "[tag]"), 6, "tag", "unknown key; allowed here: lab, tags, scenario"),
     (('duration = "10s"', 'publish = "rtmp://x/live/a"\nduration = "10s"'), 13, "scenario[0].publish",
-     "not supported yet"),
+     "play and publish exclude each other"),
+    (('duration = "10s"', 'publisher = "not a component"\nduration = "10s"'), 13, "scenario[0].publisher",
+     "must be the component"),
 ])
 def test_errors_name_file_line_key_and_what_is_allowed(tmp_path, change, line, key, says):
     old, new = change
