@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import signal
 import sys
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
 
 SerialOpt = Annotated[str | None, typer.Option("--serial", "-s", envvar="ANDROID_SERIAL",
                       help="The device (default: $ANDROID_SERIAL, else the only one attached).")]
+class TcpdumpChoice(enum.StrEnum):
+    """``--tcpdump``'s choices, shown in ``--help`` (droidcap.device.tcpdump.TcpdumpSource has the
+    same values; it is not imported here so that ``--help`` does not load adbutils)."""
+
+    ours = "ours"
+    device = "device"
+
+
+TcpdumpOpt = Annotated[TcpdumpChoice, typer.Option(
+    help="ours (droidcap's static build, pushed and verified) or the device's own.")]
+
 AdbOpt = Annotated[str | None, typer.Option("--adb", metavar="HOST:PORT",
                    help="The adb server (default: $ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037).")]
 
@@ -145,7 +157,7 @@ def doctor(
     serial: SerialOpt = None,
     adb: AdbOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
-    tcpdump: Annotated[str, typer.Option(help="ours or device.")] = "ours",
+    tcpdump: TcpdumpOpt = TcpdumpChoice.ours,
 ) -> None:
     """Check everything `record` depends on; exit 1 if anything FAILs."""
     from droidcap.device.doctor import Status, run_checks
@@ -153,13 +165,11 @@ def doctor(
 
     checks = []
     try:
-        for check in run_checks(serial, adb=adb, tcpdump=TcpdumpSource(tcpdump)):
+        for check in run_checks(serial, adb=adb, tcpdump=TcpdumpSource(tcpdump.value)):
             checks.append(check)
             if not json_out:
                 typer.echo(f"{check.status.value:<4}  {check.name}: {check.detail}"
                            + (f"\n      fix: {check.fix}" if check.fix else ""))
-    except ValueError:
-        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}") from None
     except DroidcapError as err:
         raise fail(str(err), 1) from None
     if json_out:
@@ -196,17 +206,14 @@ def record(
     output: Annotated[Path | None, typer.Option("--output", "-o", help=_RecordHelp["output"])] = None,
     live: Annotated[bool, typer.Option(help=_RecordHelp["live"])] = False,
     keep_on_device: Annotated[bool, typer.Option(help=_RecordHelp["keep"])] = False,
-    tcpdump: Annotated[str, typer.Option(help="ours (droidcap's static build) or device.")] = "ours",
+    tcpdump: TcpdumpOpt = TcpdumpChoice.ours,
     inspect: Annotated[bool, typer.Option(help=_RecordHelp["inspect"])] = False,
 ) -> None:
     """Capture on a rooted device while it plays (or publishes) a stream; pull it verified."""
     from droidcap.device.record import Recording, RecordOptions
     from droidcap.device.tcpdump import TcpdumpSource
 
-    try:
-        source = TcpdumpSource(tcpdump)
-    except ValueError:
-        raise fail(f"--tcpdump must be ours or device, not {tcpdump!r}") from None
+    source = TcpdumpSource(tcpdump.value)
     printer = _Printer()
     if inspect and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise fail("--inspect needs a terminal; without one, record and run droidcap inspect after")

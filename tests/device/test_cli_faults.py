@@ -179,7 +179,7 @@ def test_cli_errors_are_one_line(device_for, adb_server, tmp_path):
         (["record", "-s", vdev.serial, "--duration", "1"], "no root droidcap can use"),
         (["record", "-s", "NOPE", "--duration", "1"], "device NOPE is not attached"),
         (["record", "--play", "http://x/y", "-s", vdev.serial], "--play needs an rtmp:// URL"),
-        (["record", "--tcpdump", "mine"], "--tcpdump must be ours or device"),
+        (["record", "--tcpdump", "mine"], "'mine' is not one of 'ours', 'device'"),
         (["pull", "-s", vdev.serial, "nothing-here"], "no droidcap capture 'nothing-here'"),
         (["pull", "-s", vdev.serial, "/data/local/tmp/missing.pcap"], "does not exist"),
         (["pull", "-o", "/nonexistent"], "is not a directory"),
