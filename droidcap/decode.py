@@ -14,8 +14,9 @@ from typing import BinaryIO, TextIO
 
 from droidcap.capture.events import CaptureNote
 from droidcap.capture.files import iter_flow_batches
+from droidcap.capture.tcp import TcpReassembler
 from droidcap.errors import CaptureFormatError, NoRtmpError, NoSuchConnectionError
-from droidcap.pipeline import DecodedEvent, PipelineItem, RtmpExtractor
+from droidcap.pipeline import CheckpointHandler, DecodedEvent, PipelineItem, RtmpExtractor
 from droidcap.render.records import event_record, matches
 from droidcap.render.table import TableRenderer
 from droidcap.session import MAX_TRACKED_CONNECTIONS, ConnectionSummary, SessionTracker
@@ -53,15 +54,22 @@ def iter_items(source: str | Path | BinaryIO, *, follow: bool = False,
 def iter_item_batches(source: str | Path | BinaryIO, *, follow: bool = False,
                       max_message_size: int = 16 * 1024 * 1024,
                       stop: Callable[[], bool] | None = None,
-                      poll_interval: float = 0.2) -> Iterator[list[PipelineItem]]:
+                      poll_interval: float = 0.2,
+                      reassembler: TcpReassembler | None = None,
+                      on_checkpoint: CheckpointHandler | None = None) -> Iterator[list[PipelineItem]]:
     """:func:`iter_items` one list per block of input read (possibly empty), for a consumer that
     must see each read complete even when it completes nothing (the TUI's indexing worker
     flushes to the screen then).  ``stop``/``poll_interval`` as the capture layer's follow takes
-    them: following ends at the current end of the file once ``stop()`` is true."""
-    extractor = RtmpExtractor(max_message_size=max_message_size)
+    them: following ends at the current end of the file once ``stop()`` is true.
+
+    ``reassembler``: the TCP reassembler to use (its :meth:`~TcpReassembler.stream_start` names
+    the TCP position of a decoder checkpoint); ``on_checkpoint``: see
+    :class:`~droidcap.pipeline.RtmpExtractor`."""
+    extractor = RtmpExtractor(max_message_size=max_message_size, on_checkpoint=on_checkpoint)
     feed_batch = extractor.feed_batch
     try:
-        for batch in iter_flow_batches(source, follow=follow, stop=stop, poll_interval=poll_interval):
+        for batch in iter_flow_batches(source, follow=follow, stop=stop, poll_interval=poll_interval,
+                                       reassembler=reassembler):
             yield feed_batch(batch)
     except CaptureFormatError:
         yield extractor.finish()

@@ -9,7 +9,7 @@ still decode.  Until a flow is recognised its first bytes are held (bounded by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,7 +24,7 @@ from droidcap.capture.events import (
 )
 from droidcap.rtmp import detect
 from droidcap.rtmp.chunks import MemoryBudget
-from droidcap.rtmp.decoder import RtmpDecoder
+from droidcap.rtmp.decoder import DecoderCheckpoint, RtmpDecoder
 from droidcap.rtmp.events import RtmpEvent
 
 # How many bytes of each direction we hold while deciding whether a flow is RTMP.  A handshake
@@ -40,6 +40,10 @@ DETECT_TOTAL_LIMIT = 16 * 1024 * 1024
 MAX_COUNTED_ENDPOINTS = 65536
 # What incomplete RTMP messages and chunk stream states of all connections may hold together.
 PARTIAL_TOTAL_LIMIT = 64 * 1024 * 1024
+# Decoder checkpoints (when asked for): at most one per this many bytes of a direction, taken
+# where no message is incomplete and at most CHECKPOINT_PENDING bytes of a chunk wait.
+CHECKPOINT_EVERY = 2 * 1024 * 1024
+CHECKPOINT_PENDING = 2 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +113,8 @@ class _Live:
     c2s: RtmpDecoder  # decodes the TCP client's bytes
     s2c: RtmpDecoder
     ended: int = 0  # directions ended; at 2 the connection is forgotten
+    # bytes_received at which each TCP direction's next checkpoint is due (c2s, s2c)
+    next_checkpoint: list[int] = field(default_factory=list)
 
     def decoder(self, tcp_dir: Direction) -> RtmpDecoder:
         # ``is`` rather than a dict keyed by Direction: an Enum's hash is a Python-level call
@@ -118,13 +124,27 @@ class _Live:
         return tcp_dir.reverse if self.swapped else tcp_dir
 
 
+CheckpointHandler = Callable[[Connection, Direction, Direction, DecoderCheckpoint], None]
+"""Called with a connection, the TCP direction, the RTMP direction and a decoder checkpoint."""
+
+
 class RtmpExtractor:
     """Feed flow events with :meth:`feed`, call :meth:`finish` at the end of the capture."""
 
     def __init__(self, *, max_message_size: int = 16 * 1024 * 1024,
-                 max_partial_total: int = PARTIAL_TOTAL_LIMIT) -> None:
+                 max_partial_total: int = PARTIAL_TOTAL_LIMIT,
+                 on_checkpoint: CheckpointHandler | None = None,
+                 checkpoint_every: int | None = None) -> None:
         """``max_partial_total``: what incomplete messages (and chunk stream states) of all
-        connections may hold together; never less than two of the largest messages."""
+        connections may hold together; never less than two of the largest messages.
+
+        ``on_checkpoint``: given a :class:`~droidcap.rtmp.decoder.DecoderCheckpoint` of each
+        direction about every ``checkpoint_every`` bytes (where one can be taken: from the
+        handshake on, no gap, between messages), so that a re-reader of the capture can start
+        inside a long connection instead of at its start (the TUI's Hex pane); by default
+        :data:`CHECKPOINT_EVERY`."""
+        self._on_checkpoint = on_checkpoint
+        self._checkpoint_every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
         self._max_message_size = max_message_size
         self._budget = MemoryBudget(max(max_partial_total, 2 * max_message_size))
         self._pending: dict[int, _Pending] = {}  # oldest first
@@ -313,7 +333,8 @@ class RtmpExtractor:
             )
             for role in roles
         )
-        live = _Live(connection=connection, swapped=swapped, c2s=c2s, s2c=s2c)
+        live = _Live(connection=connection, swapped=swapped, c2s=c2s, s2c=s2c,
+                     next_checkpoint=[self._checkpoint_every] * 2)
         self._live[opened.flow] = live
         out: list[PipelineItem] = [ConnectionFound(connection=connection)]
         for event in pending.chunks:
@@ -346,8 +367,26 @@ class RtmpExtractor:
         )
         return out
 
-    @staticmethod
-    def _drain(live: _Live, tcp_dir: Direction, decoder: RtmpDecoder) -> list[PipelineItem]:
+    def _drain(self, live: _Live, tcp_dir: Direction, decoder: RtmpDecoder) -> list[PipelineItem]:
         rtmp_dir = live.rtmp_dir(tcp_dir)
         connection = live.connection
-        return [DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in decoder.events()]
+        out: list[PipelineItem] = [
+            DecodedEvent(connection=connection, dir=rtmp_dir, event=ev) for ev in decoder.events()
+        ]
+        if self._on_checkpoint is not None:
+            self._checkpoint(live, tcp_dir, rtmp_dir, decoder)
+        return out
+
+    def _checkpoint(self, live: _Live, tcp_dir: Direction, rtmp_dir: Direction,
+                    decoder: RtmpDecoder) -> None:
+        """Hand over a decoder checkpoint if one is due and can be taken here."""
+        i = 0 if tcp_dir is _C2S else 1
+        received = decoder.bytes_received
+        if received < live.next_checkpoint[i]:
+            return
+        checkpoint = decoder.checkpoint(CHECKPOINT_PENDING)
+        if checkpoint is None:
+            return  # a message is incomplete: try again after the next read
+        live.next_checkpoint[i] = received + self._checkpoint_every
+        assert self._on_checkpoint is not None
+        self._on_checkpoint(live.connection, tcp_dir, rtmp_dir, checkpoint)

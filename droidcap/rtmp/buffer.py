@@ -71,6 +71,10 @@ class StreamBuffer:
         _, frame, time = marks[0]
         return frame, time
 
+    def marks_after(self, offset: int) -> tuple[tuple[int, int], ...]:
+        """``(end offset, frame)`` of the records that delivered bytes after ``offset``."""
+        return tuple((end, frame) for end, frame, _ in self._marks if end > offset)
+
     def last_origin(self) -> tuple[int, float]:
         """``(frame, time)`` of the newest record (for end-of-stream reports)."""
         if not self._marks:

@@ -57,6 +57,7 @@ __all__ = [
     "Desync",
     "Item",
     "MemoryBudget",
+    "ReaderState",
     "Status",
     "plausible_header",
 ]
@@ -156,6 +157,18 @@ class ChunkStream:
     anchored: bool = True  # a fmt 0 header gave stream id and absolute timestamp
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReaderState:
+    """A reader's framing between two messages: its chunk size and each chunk stream's last
+    header, ``(csid, timestamp, delta, length, type_id, stream_id, ext)`` with the meaning of
+    :class:`ChunkStream`'s fields.  Enough to frame the chunks that follow (the TUI's chunk
+    walker resumes from it to find a message's bytes without reading the connection from its
+    start)."""
+
+    chunk_size: int
+    headers: tuple[tuple[int, int, int, int, int, int, int], ...]
+
+
 class ChunkReader:
     """Frames chunks and reassembles messages.  ``strict`` (while resynchronising) makes every
     implausible header a :class:`Desync` instead of trusting it."""
@@ -223,6 +236,22 @@ class ChunkReader:
         self.partial = 0
         self._cur = None
         self._rest = 0
+
+    def idle_state(self) -> ReaderState | None:
+        """The framing state if no message is incomplete (nor a chunk half taken), else None."""
+        if self._rest:
+            return None
+        streams = self.streams
+        for st in streams.values():
+            if st.received:
+                return None
+        return ReaderState(
+            chunk_size=self.chunk_size,
+            headers=tuple(
+                (csid, st.timestamp, st.delta, st.length, st.type_id, st.stream_id, st.ext)
+                for csid, st in streams.items()
+            ),
+        )
 
     def pending(self) -> list[tuple[int, ChunkStream]]:
         """Incomplete messages, for the end-of-stream report."""

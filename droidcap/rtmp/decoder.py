@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
@@ -37,6 +38,7 @@ from droidcap.rtmp.chunks import (
     ChunkReader,
     Item,
     MemoryBudget,
+    ReaderState,
     Status,
 )
 from droidcap.rtmp.events import (
@@ -51,7 +53,7 @@ from droidcap.rtmp.events import (
 )
 from droidcap.rtmp.messages import Aggregate, Malformed, parse_body, split_aggregate
 
-__all__ = ["TRANSITIONS", "Phase", "RtmpDecoder"]
+__all__ = ["TRANSITIONS", "DecoderCheckpoint", "Phase", "RtmpDecoder"]
 
 _BLOCK = handshake.BLOCK_SIZE
 _HUNT_STEP = 1 << 14  # a waiting hunt retries only after this much more data (bounds rescans)
@@ -78,6 +80,23 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.OPAQUE: frozenset(),
 }
 """Every phase change the decoder makes (the moves to HUNT from handshake phases are gaps)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecoderCheckpoint:
+    """Where a decoder that has read its direction from the handshake on, without a gap, stands
+    between two messages: after capture record ``frame`` every message that began is complete.
+
+    ``offset`` is the stream offset (from the direction's first byte, the handshake included) of
+    ``pending``, the start of a chunk not yet whole; ``marks`` are ``(stream end offset, frame)``
+    of the records ``pending`` came in.  A reader of the same bytes that starts here with
+    ``reader``'s framing frames the rest of the direction as this decoder does."""
+
+    frame: int
+    offset: int
+    pending: bytes
+    marks: tuple[tuple[int, int], ...]
+    reader: ReaderState
 
 
 class RtmpDecoder:
@@ -120,6 +139,7 @@ class RtmpDecoder:
         self._hunt_retry = 0  # absolute offset a waiting hunt needs data up to
         self._wait = 0  # CHUNKS: bytes needed past the read position before reading again
         self._opaque = False
+        self._hunted = False  # ever lost (or never had) framing from the handshake on
         self._phase = Phase.DETECT
         self._step: Callable[[int, bool], bool] = self._detect
         if expect_handshake:
@@ -141,6 +161,32 @@ class RtmpDecoder:
     def receive_eof(self) -> None:
         """No more input will come; :meth:`events` then reports whatever was left incomplete."""
         self._eof = True
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of the direction received so far (gaps not counted)."""
+        return self._buf.base + len(self._buf.data)
+
+    def checkpoint(self, max_pending: int) -> DecoderCheckpoint | None:
+        """Where the decoder stands, if it has read the direction from its handshake without a
+        gap or a loss of framing, no message is incomplete and at most ``max_pending`` bytes wait
+        for the next :meth:`events`; else None.  Call it after :meth:`events`."""
+        if self._phase is not Phase.CHUNKS or self._hunted or self._gaps:
+            return None
+        buf = self._buf
+        if len(buf.data) - buf.pos > max_pending:
+            return None
+        state = self._reader.idle_state()
+        if state is None:
+            return None
+        offset = buf.offset
+        return DecoderCheckpoint(
+            frame=buf.last_origin()[0],
+            offset=offset,
+            pending=bytes(buf.data[buf.pos :]),
+            marks=buf.marks_after(offset),
+            reader=state,
+        )
 
     # -- output ----------------------------------------------------------------------------
 
@@ -442,6 +488,7 @@ class RtmpDecoder:
         self._wait = 0
 
     def _start_hunt(self, *, chunk_size: int | None) -> None:
+        self._hunted = True
         self._known_chunk_size = chunk_size
         self._confirmed = False
         self._hunt_retry = 0

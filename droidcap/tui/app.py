@@ -8,7 +8,9 @@ screen is up before the first byte is decoded.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -17,6 +19,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from droidcap.tui.chunkmap import CheckpointBook
 from droidcap.tui.feed import MAX_BATCHES_AHEAD, Batch, CaptureSource, Finished, feed
 from droidcap.tui.model import CaptureIndex
 from droidcap.tui.screens.bad_input import BadInputScreen
@@ -54,7 +57,8 @@ class InspectApp(App[None]):
         self.failed: str | None = None  # why the capture cannot be shown (bad-input screen)
         self._stop = threading.Event()
         self._room = threading.Semaphore(MAX_BATCHES_AHEAD)
-        self.main = MainScreen(self.index, source)
+        self.book = CheckpointBook()  # the decoder's checkpoints, for the Hex pane's walks
+        self.main = MainScreen(self.index, source, self.book)
 
     def on_mount(self) -> None:
         self.push_screen(self.main)
@@ -65,7 +69,7 @@ class InspectApp(App[None]):
         def post(out: Batch | Finished) -> None:
             self.post_message(ItemsDecoded(out) if isinstance(out, Batch) else IndexFinished(out))
 
-        feed(self.source, post, self._stop.is_set, self._room)
+        feed(self.source, post, self._stop.is_set, self._room, book=self.book)
 
     def on_items_decoded(self, message: ItemsDecoded) -> None:
         self._room.release()
@@ -94,6 +98,9 @@ class InspectApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        if self.source.spool is not None:
+            with contextlib.suppress(OSError):
+                self.source.spool.unlink()
 
 
 def create_app(capture: str | os.PathLike[str] | BinaryIO | None = None, *,
@@ -106,4 +113,7 @@ def create_app(capture: str | os.PathLike[str] | BinaryIO | None = None, *,
     if isinstance(capture, (str, os.PathLike)):
         path = Path(capture)
         return InspectApp(CaptureSource(label=label or str(path), path=path, follow=follow))
-    return InspectApp(CaptureSource(label=label or "standard input", stream=capture))
+    # standard input is copied to a file as it is read, for the Hex pane (deleted on exit)
+    fd, spool = tempfile.mkstemp(prefix="droidcap-stdin-", suffix=".pcap")
+    os.close(fd)
+    return InspectApp(CaptureSource(label=label or "standard input", stream=capture, spool=Path(spool)))

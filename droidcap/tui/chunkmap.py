@@ -23,6 +23,7 @@ connection's start.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 from array import array
@@ -37,6 +38,8 @@ from droidcap.capture.files import iter_flow_events
 from droidcap.capture.pcap import HEADER_SIZE, is_pcap_magic
 from droidcap.capture.tcp import ResumePoint, TcpReassembler
 from droidcap.errors import DroidcapError
+from droidcap.rtmp.control import MAX_CHUNK_SIZE
+from droidcap.rtmp.decoder import DecoderCheckpoint
 
 HANDSHAKE_BYTES = 1 + 1536 + 1536  # C0+C1+C2 (or S0+S1+S2) before the first chunk
 MAX_BYTES = 64 * 1024 * 1024  # a message bigger than this is not copied for the hex
@@ -212,9 +215,11 @@ class ChunkWalker:
                 if q + 4 > n:
                     break
                 extended, q = int.from_bytes(buf[q:q + 4], "big"), q + 4
-            elif fmt == 3 and st.extended is not None and q + 4 <= n \
-                    and int.from_bytes(buf[q:q + 4], "big") == st.extended:
-                extended, q = st.extended, q + 4  # the repeat some peers send on fmt 3
+            elif fmt == 3 and st.extended is not None:
+                if q + 4 > n:
+                    break  # the repeat some peers send on fmt 3, or payload: wait to see
+                if int.from_bytes(buf[q:q + 4], "big") == st.extended:
+                    extended, q = st.extended, q + 4
             remaining = length - st.received if not new_message or fmt == 3 else length
             if fmt != 3 and not new_message:
                 st.received, st.raw, st.chunks = 0, bytearray(), []  # abandoned message
@@ -227,7 +232,7 @@ class ChunkWalker:
             if fmt <= 2:
                 st.ts_field, st.extended = ts_field, extended
             if fmt == 0:
-                st.timestamp, st.delta = value, 0
+                st.timestamp, st.delta = value, value  # a fmt 3 message after it adds the field
             elif (fmt in (1, 2)) and st.received == 0:
                 st.delta = value
                 st.timestamp = (st.timestamp + value) & 0xFFFFFFFF
@@ -256,9 +261,11 @@ class ChunkWalker:
         raw, chunks = bytes(st.raw), tuple(st.chunks)
         st.received, st.raw, st.chunks = 0, bytearray(), []
         body = b"".join(raw[c.start + c.header_size:c.end] for c in chunks)
-        if st.type_id == 1 and len(body) >= 4:
-            self._chunk_size = max(1, int.from_bytes(body[:4], "big") & 0x7FFFFFFF)
-        elif st.type_id == 2 and len(body) >= 4:
+        if st.type_id == 1 and len(body) == 4:  # what the decoder applies (rtmp.chunks)
+            size = int.from_bytes(body, "big")
+            if 0 < size <= MAX_CHUNK_SIZE:
+                self._chunk_size = size
+        elif st.type_id == 2 and len(body) == 4:
             aborted = self._streams.get(int.from_bytes(body[:4], "big"))
             if aborted is not None:
                 aborted.received, aborted.raw, aborted.chunks = 0, bytearray(), []
@@ -271,25 +278,36 @@ class RecordCheckpoints:
     """File offsets of every :data:`CHECKPOINT_EVERY`-th record of a classic pcap file.
 
     Built by scanning record headers only (a few hundred ms a gigabyte once the file is in the page
-    cache); 8 bytes per 1024 records.  :meth:`build` returns None for pcapng (its blocks would need
-    their own scan) and for anything that is not a whole classic pcap."""
+    cache); 8 bytes per 1024 records.  A file that is still growing (``--follow``, standard input
+    copied to a file) is scanned on where the last scan stopped by :meth:`extend`, over whole
+    records only.  :meth:`build` returns None for pcapng (its blocks would need their own scan)
+    and for anything that is not a classic pcap."""
 
-    def __init__(self, header: bytes, frames: array[int], offsets: array[int]) -> None:
+    def __init__(self, header: bytes) -> None:
         self.header = header
-        self.frames = frames  # 1-based frame number of each checkpoint
-        self.offsets = offsets  # its file offset
+        order = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        self._incl_len = struct.Struct(order + "I").unpack_from
+        self.frames = array("q", [1])  # 1-based frame number of each checkpoint
+        self.offsets = array("q", [HEADER_SIZE])  # its file offset
+        self._frame, self._pos = 1, HEADER_SIZE  # the next record not scanned yet
 
     @classmethod
     def build(cls, path: Path) -> RecordCheckpoints | None:
         with path.open("rb") as file:
             header = file.read(HEADER_SIZE)
-            if len(header) < HEADER_SIZE or not is_pcap_magic(header):
-                return None
-            order = "<" if header[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-            incl_len = struct.Struct(order + "I").unpack_from
-            frames, offsets = array("q", [1]), array("q", [HEADER_SIZE])
-            frame, pos = 1, HEADER_SIZE  # pos: file offset of the next record header
-            block, base = b"", HEADER_SIZE  # block holds the file from offset base
+        if len(header) < HEADER_SIZE or not is_pcap_magic(header):
+            return None
+        checkpoints = cls(header)
+        checkpoints.extend(path)
+        return checkpoints
+
+    def extend(self, path: Path) -> None:
+        """Scan the records written since the last scan (only whole ones)."""
+        incl_len, frames, offsets = self._incl_len, self.frames, self.offsets
+        frame, pos = self._frame, self._pos
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            block, base = b"", pos  # block holds the file from offset base
             while True:
                 rel = pos - base
                 if rel + 16 > len(block):
@@ -297,12 +315,20 @@ class RecordCheckpoints:
                     block, base, rel = file.read(_SCAN_BLOCK), pos, 0
                     if len(block) < 16:
                         break
-                pos += 16 + incl_len(block, rel + 8)[0]
+                after = pos + 16 + incl_len(block, rel + 8)[0]
+                if after > size:
+                    break  # a record still being written
+                pos = after
                 frame += 1
                 if frame % CHECKPOINT_EVERY == 0:
                     frames.append(frame)
                     offsets.append(pos)
-        return cls(header, frames, offsets)
+        self._frame, self._pos = frame, pos
+
+    @property
+    def scanned(self) -> int:
+        """File offset up to which records were scanned."""
+        return self._pos
 
     def before(self, frame: int) -> tuple[int, int]:
         """``(frame, file offset)`` of the last checkpoint at or before ``frame``."""
@@ -319,6 +345,67 @@ class WalkCheckpoint:
     frame: int
     tcp: ResumePoint  # the direction's next byte
     walker: WalkerState
+
+
+def from_decoder(checkpoint: DecoderCheckpoint, stream_start: ResumePoint) -> WalkCheckpoint:
+    """The walk checkpoint of a decoder checkpoint (taken while indexing), ``stream_start``
+    naming the direction's first byte: the decoder and the walker frame chunks alike, so a walk
+    resumed here finds the messages the decoder reported after it."""
+    headers = tuple(
+        (csid, (ts, delta, length, type_id, stream_id, 0xFFFFFF if ext >= 0 else delta,
+                ext if ext >= 0 else None))
+        for csid, ts, delta, length, type_id, stream_id, ext in checkpoint.reader.headers)
+    return WalkCheckpoint(
+        frame=checkpoint.frame,
+        tcp=stream_start.advanced(checkpoint.offset + len(checkpoint.pending)),
+        walker=WalkerState(
+            base=checkpoint.offset - HANDSHAKE_BYTES, pending=checkpoint.pending,
+            marks=tuple((end - HANDSHAKE_BYTES, frame) for end, frame in checkpoint.marks),
+            chunk_size=checkpoint.reader.chunk_size, headers=headers))
+
+
+DirectionKey = tuple[object, ...]
+
+
+def direction_key(client: tuple[str, int], server: tuple[str, int], opened_frame: int,
+                  rtmp_dir: Direction) -> DirectionKey:
+    """Names one direction of one connection across the indexer and the hex walks."""
+    return (client, server, opened_frame, rtmp_dir)
+
+
+class CheckpointBook:
+    """The walk checkpoints of every connection direction, in frame order.  Two threads add to
+    it: the indexing worker (the decoder's checkpoints, so that the first look at a message deep
+    in a long connection is fast) and the hex walks (their own, in connections or parts the
+    decoder could not checkpoint)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[DirectionKey, list[int]] = {}
+        self._points: dict[DirectionKey, list[WalkCheckpoint]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: DirectionKey, checkpoint: WalkCheckpoint) -> None:
+        with self._lock:
+            frames = self._frames.setdefault(key, [])
+            points = self._points.setdefault(key, [])
+            i = bisect_right(frames, checkpoint.frame)
+            if i and frames[i - 1] == checkpoint.frame:
+                return
+            frames.insert(i, checkpoint.frame)
+            points.insert(i, checkpoint)
+
+    def before(self, key: DirectionKey, frame: int) -> WalkCheckpoint | None:
+        """The last checkpoint of ``key`` after a record before ``frame``."""
+        with self._lock:
+            frames = self._frames.get(key)
+            if not frames:
+                return None
+            i = bisect_right(frames, frame - 1)
+            return self._points[key][i - 1] if i else None
+
+    def count(self, key: DirectionKey) -> int:
+        with self._lock:
+            return len(self._frames.get(key, ()))
 
 
 class _Tail(io.RawIOBase):
@@ -355,11 +442,10 @@ class MessageCursor:
                  opened_frame: int, rtmp_dir: Direction, frame_base: int,
                  close: Callable[[], None] = lambda: None, reassembler: TcpReassembler | None = None,
                  resume: WalkCheckpoint | None = None,
-                 checkpoints: list[WalkCheckpoint] | None = None) -> None:
+                 book: CheckpointBook | None = None) -> None:
         """``reassembler``: the one behind ``events`` (its stream start names the TCP position of
         checkpoints); ``resume``: the checkpoint ``events`` start from (read by a reassembler
-        resumed at ``resume.tcp``); ``checkpoints``: the direction's checkpoints so far, in frame
-        order, to add to."""
+        resumed at ``resume.tcp``); ``book``: where the walk leaves its own checkpoints."""
         self._events = events
         self._client, self._ends = client, {client, server}
         self._opened_frame, self._rtmp_dir, self._frame_base = opened_frame, rtmp_dir, frame_base
@@ -373,7 +459,8 @@ class MessageCursor:
         self.frame = 0 if resume is None else resume.frame  # the last record of this direction read
         self._broken: str | None = None  # a gap or the end: nothing more can be found
         self._reassembler = reassembler
-        self._checkpoints = checkpoints
+        self._book = book
+        self._key = direction_key(client, server, opened_frame, rtmp_dir)
         self._stream_start: ResumePoint | None = None if resume is None else resume.tcp.advanced(
             -HANDSHAKE_BYTES - resume.walker.base - len(resume.walker.pending))
         self._next_checkpoint = WALK_CHECKPOINT_BYTES if resume is None else \
@@ -429,7 +516,7 @@ class MessageCursor:
             if data:
                 self._walker.feed(data, frame)
                 found = self._walker.walk()
-                if self._checkpoints is not None and self._walker.position >= self._next_checkpoint:
+                if self._book is not None and self._walker.position >= self._next_checkpoint:
                     self._checkpoint(self.frame)
                 return found
         elif kind is StreamGap:
@@ -439,22 +526,24 @@ class MessageCursor:
         return []
 
     def _checkpoint(self, frame: int) -> None:
-        """Leave a :class:`WalkCheckpoint` here if the walk is at a point it can resume from."""
-        assert self._checkpoints is not None and self._flow is not None and self._tcp_dir is not None
+        """Leave a :class:`WalkCheckpoint` here if the walk is at a point it can resume from and
+        the book has none near it (the indexer's, or an earlier walk's)."""
+        assert self._book is not None and self._flow is not None and self._tcp_dir is not None
         state = self._walker.state()
         if state is None:
             return  # a message is unfinished: try after the next record
         if self._stream_start is None and self._reassembler is not None:
             self._stream_start = self._reassembler.stream_start(self._flow, self._tcp_dir)
         if self._stream_start is None:
-            self._checkpoints = None  # no SYN, no TCP position to resume at
+            self._book = None  # no SYN, no TCP position to resume at
             return
-        self._next_checkpoint = self._walker.position + WALK_CHECKPOINT_BYTES
-        if self._checkpoints and self._checkpoints[-1].frame >= frame:
-            return  # an earlier walk left this part's checkpoints already
-        self._checkpoints.append(WalkCheckpoint(
-            frame=frame, tcp=self._stream_start.advanced(HANDSHAKE_BYTES + self._walker.position),
-            walker=state))
+        position = self._walker.position
+        self._next_checkpoint = position + WALK_CHECKPOINT_BYTES
+        near = self._book.before(self._key, frame + 1)
+        if near is not None and position - near.walker.base < WALK_CHECKPOINT_BYTES:
+            return
+        self._book.add(self._key, WalkCheckpoint(
+            frame=frame, tcp=self._stream_start.advanced(HANDSHAKE_BYTES + position), walker=state))
 
     def close(self) -> None:
         self._close()
@@ -462,27 +551,25 @@ class MessageCursor:
 
 def open_cursor(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
                 rtmp_dir: Direction, checkpoints: RecordCheckpoints | None = None,
-                walk_checkpoints: list[WalkCheckpoint] | None = None,
-                target_frame: int | None = None) -> MessageCursor:
+                book: CheckpointBook | None = None, target_frame: int | None = None) -> MessageCursor:
     """A :class:`MessageCursor` over direction ``rtmp_dir`` of the connection between ``client``
     (its RTMP client) and ``server`` that opened at ``opened_frame``; with ``checkpoints`` the
-    file is read from the last one before that frame.  With ``checkpoints`` and
-    ``walk_checkpoints`` (the direction's, in frame order; the walk adds to them) and the frame
-    of the message wanted, the walk resumes from the last walk checkpoint before that message."""
+    file is read from the last one before that frame.  With ``checkpoints``, a ``book`` of walk
+    checkpoints (the walk adds to it) and the frame of the message wanted, the walk resumes from
+    the book's last checkpoint before that message."""
     if checkpoints is None:
         return MessageCursor(iter_flow_events(path), client=client, server=server,
                              opened_frame=opened_frame, rtmp_dir=rtmp_dir, frame_base=0)
     resume: WalkCheckpoint | None = None
-    if walk_checkpoints and target_frame is not None:
-        i = bisect_right([c.frame for c in walk_checkpoints], target_frame - 1)
-        resume = walk_checkpoints[i - 1] if i else None
+    if book is not None and target_frame is not None:
+        resume = book.before(direction_key(client, server, opened_frame, rtmp_dir), target_frame)
     first, offset = checkpoints.before(opened_frame if resume is None else resume.frame + 1)
     tail = _Tail(path, checkpoints.header, offset)
     reassembler = TcpReassembler(resume=() if resume is None else (resume.tcp,))
     return MessageCursor(iter_flow_events(io.BufferedReader(tail), reassembler=reassembler),
                          client=client, server=server, opened_frame=opened_frame, rtmp_dir=rtmp_dir,
                          frame_base=first - 1, close=tail.close, reassembler=reassembler, resume=resume,
-                         checkpoints=walk_checkpoints)
+                         book=book)
 
 
 def message_bytes(path: Path, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
@@ -499,26 +586,32 @@ def message_bytes(path: Path, *, client: tuple[str, int], server: tuple[str, int
 
 class CursorCache:
     """The last few :class:`MessageCursor` s, one per connection direction, behind one lock
-    (hex workers are threads; a cursor is walked by one at a time)."""
+    (hex workers are threads; a cursor is walked by one at a time), and the :class:`CheckpointBook`
+    their walks resume from."""
 
-    def __init__(self, path: Path, checkpoints: Callable[[], RecordCheckpoints | None], size: int = 4) -> None:
+    def __init__(self, path: Path, checkpoints: Callable[[], RecordCheckpoints | None], size: int = 4,
+                 book: CheckpointBook | None = None) -> None:
         self._path, self._checkpoints, self._size = path, checkpoints, size
-        self._cursors: OrderedDict[tuple[object, ...], MessageCursor] = OrderedDict()
-        self._walk_checkpoints: dict[tuple[object, ...], list[WalkCheckpoint]] = {}
+        self._cursors: OrderedDict[DirectionKey, MessageCursor] = OrderedDict()
+        self.book = CheckpointBook() if book is None else book
         self._lock = threading.Lock()
 
     def find(self, *, client: tuple[str, int], server: tuple[str, int], opened_frame: int,
              rtmp_dir: Direction, target: Target) -> MessageBytes:
-        key = (client, server, opened_frame, rtmp_dir)
+        key = direction_key(client, server, opened_frame, rtmp_dir)
+
+        def walk(target_frame: int | None) -> MessageCursor:
+            return open_cursor(self._path, client=client, server=server, opened_frame=opened_frame,
+                               rtmp_dir=rtmp_dir, checkpoints=self._checkpoints(), book=self.book,
+                               target_frame=target_frame)
+
         with self._lock:
             cursor = self._cursors.pop(key, None)
-            if cursor is None or cursor.behind(target):
-                if cursor is not None:
-                    cursor.close()
-                cursor = open_cursor(self._path, client=client, server=server, opened_frame=opened_frame,
-                                     rtmp_dir=rtmp_dir, checkpoints=self._checkpoints(),
-                                     walk_checkpoints=self._walk_checkpoints.setdefault(key, []),
-                                     target_frame=target.frame)
+            if cursor is not None and (cursor.behind(target) or self._far_behind(cursor, key, target)):
+                cursor.close()
+                cursor = None
+            if cursor is None:
+                cursor = walk(target.frame)
             self._cursors[key] = cursor
             while len(self._cursors) > self._size:
                 self._cursors.popitem(last=False)[1].close()
@@ -530,10 +623,14 @@ class CursorCache:
             # The TCP position is exact, so a resumed walk gives the same bytes or none (a hole
             # it cannot fill from the records after its checkpoint): then walk from the start.
             cursor.close()
-            cursor = self._cursors[key] = open_cursor(
-                self._path, client=client, server=server, opened_frame=opened_frame, rtmp_dir=rtmp_dir,
-                checkpoints=self._checkpoints(), walk_checkpoints=self._walk_checkpoints[key])
+            cursor = self._cursors[key] = walk(None)
             return cursor.find(target)
+
+    def _far_behind(self, cursor: MessageCursor, key: DirectionKey, target: Target) -> bool:
+        """True if the book has a checkpoint between the cursor and ``target`` far enough ahead
+        of the cursor that resuming there reads less than walking on."""
+        near = self.book.before(key, target.frame)
+        return near is not None and near.frame > cursor.frame + CHECKPOINT_EVERY
 
     def close(self) -> None:
         with self._lock:

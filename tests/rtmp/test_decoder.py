@@ -677,3 +677,41 @@ def test_fmt1_only_media_mid_connection_gives_the_same_events_however_fed() -> N
     for cuts in (list(range(1, len(tail))), _random_cuts(len(tail), 1), _random_cuts(len(tail), 2)):
         events = rtmpgen.feed(tail, role="client", expect_handshake=False, cuts=cuts)
         assert rtmpgen.without_origin(events) == expected
+
+
+# -- checkpoints (the TUI's Hex pane resumes its walks from them) --------------------------------
+
+
+def test_a_checkpoint_is_taken_only_between_messages_of_a_direction_read_from_its_handshake() -> None:
+    data, role = load("fq_server")
+    decoder = RtmpDecoder(role=role)
+    assert decoder.checkpoint(2048) is None  # nothing read: not in the chunk phase
+    taken = []
+    for frame, i in enumerate(range(0, len(data), 700), start=1):
+        decoder.receive_data(data[i:i + 700], frame=frame, time=float(frame))
+        decoder.events()
+        point = decoder.checkpoint(2048)
+        if point is not None:
+            taken.append(point)
+            assert point.frame == frame
+            assert point.offset + len(point.pending) == decoder.bytes_received == min(len(data), i + 700)
+            assert all(end > point.offset for end, _ in point.marks)
+    assert len(taken) > 3
+    # (tests/tui/test_chunkmap.py resumes walks from such checkpoints and gets identical bytes)
+    for point in taken:  # between messages: every csid's last header, none half received
+        assert point.reader.chunk_size > 0 and point.reader.headers
+
+
+def test_no_checkpoint_after_a_gap_or_without_a_handshake() -> None:
+    data, role = load("fq_client")
+    decoder = RtmpDecoder(role=role)
+    decoder.receive_data(data[:5000], frame=1, time=0.0)
+    decoder.events()
+    decoder.receive_gap(100, frame=2, time=0.0)
+    decoder.receive_data(data[5100:], frame=3, time=0.0)
+    decoder.events()
+    assert decoder.checkpoint(1 << 20) is None
+    mid = RtmpDecoder(role=role, expect_handshake=False)
+    mid.receive_data(data[3073:], frame=1, time=0.0)
+    mid.events()
+    assert mid.checkpoint(1 << 20) is None

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from droidcap import pipeline
 from droidcap.decode import iter_items
 from droidcap.rtmp.events import Message
 from droidcap.rtmp.messages import parse_body
 from droidcap.tui import chunkmap
 from droidcap.tui.chunkmap import RecordCheckpoints, Target, Unavailable, message_bytes
 from droidcap.tui.model import CaptureIndex
+from droidcap.tui.feed import Batch, CaptureSource, Finished, feed
 from tests.tui.helpers import CAPTURES
 
 
@@ -125,16 +128,19 @@ def test_a_walk_resumed_from_an_inner_checkpoint_gives_the_same_bytes(
             return Target(csid=ev.csid, type_id=ev.type_id, length=ev.length, timestamp=ev.timestamp,
                           frame=ev.frame)
 
-        saved: list[chunkmap.WalkCheckpoint] = []
-        first = chunkmap.open_cursor(path, **where, checkpoints=records, walk_checkpoints=saved)
+        book = chunkmap.CheckpointBook()
+        first = chunkmap.open_cursor(path, **where, checkpoints=records, book=book)
         try:
             assert first.find(target(rows[-1])) == _bytes(path, index, rows[-1])  # leaves checkpoints
         finally:
             first.close()
-        assert all(a.frame < b.frame for a, b in pairwise(saved))
+        key = chunkmap.direction_key(c.client, c.server, c.opened_frame, item.dir)
+        saved = [book.before(key, f) for f in range(1, index.frames[rows[-1]] + 2)]
+        frames = sorted({p.frame for p in saved if p is not None})
+        assert len(frames) == book.count(key) and all(a < b for a, b in pairwise(frames))
         late = rows[-30:] + rows[len(rows) // 2::max(1, len(rows) // 20)]
         for row in late:
-            cursor = chunkmap.open_cursor(path, **where, checkpoints=records, walk_checkpoints=list(saved),
+            cursor = chunkmap.open_cursor(path, **where, checkpoints=records, book=book,
                                           target_frame=target(row).frame)
             try:
                 got = cursor.find(target(row))
@@ -143,3 +149,53 @@ def test_a_walk_resumed_from_an_inner_checkpoint_gives_the_same_bytes(
                 cursor.close()
             assert got == _bytes(path, index, row)  # byte-identical, chunk headers and frames too
     assert resumed > 50  # most late messages were found by resumed walks, not from the start
+
+
+@pytest.mark.parametrize("name", ["nginx_ffmpeg_players", "nginx_chunk128_acks_mtu1500", "nms_ffmpeg_players",
+                                  "nginx_gst_publisher"])
+def test_decoder_checkpoints_taken_while_indexing_resume_walks_to_the_same_bytes(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The indexer hands the decoder's checkpoints to the book: the first look at a message deep in
+    a connection resumes from the one before it, and finds the bytes a walk from the start finds."""
+    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY", 16 * 1024)  # many in a small capture
+    monkeypatch.setattr(chunkmap, "CHECKPOINT_EVERY", 16)
+    path = CAPTURES / f"{name}.pcap"
+    book = chunkmap.CheckpointBook()
+    index = CaptureIndex()
+
+    def post(out: Batch | Finished) -> None:
+        if isinstance(out, Batch):
+            index.add(out.items)
+        else:
+            assert out.error is None
+
+    feed(CaptureSource(label=name, path=path), post, lambda: False, threading.Semaphore(1 << 20), book=book)
+    records = RecordCheckpoints.build(path)
+    assert records is not None
+    directions: dict[tuple[object, ...], list[int]] = {}
+    for r, it in enumerate(index.items):
+        if type(it.event) is Message and not it.event.aggregate:
+            c = it.connection
+            directions.setdefault(chunkmap.direction_key(c.client, c.server, c.opened_frame, it.dir), []).append(r)
+    checkpointed = resumed = 0
+    for key, rows in directions.items():
+        count = book.count(key)
+        checkpointed += count > 0
+        item = index.items[rows[0]]
+        c = item.connection
+        for row in rows[len(rows) // 3::max(1, len(rows) // 15)] + rows[-3:]:
+            ev = index.items[row].event
+            assert isinstance(ev, Message)
+            target = Target(csid=ev.csid, type_id=ev.type_id, length=ev.length, timestamp=ev.timestamp,
+                            frame=ev.frame)
+            cursor = chunkmap.open_cursor(path, client=c.client, server=c.server, opened_frame=c.opened_frame,
+                                          rtmp_dir=item.dir, checkpoints=records, book=book,
+                                          target_frame=ev.frame)
+            try:
+                got = cursor.find(target)
+                resumed += cursor.resumed
+            finally:
+                cursor.close()
+            assert got == _bytes(path, index, row)  # chunk headers, offsets and frames too
+        assert book.count(key) == count  # the walks (2 MiB apart) added none: these are the decoder's
+    assert checkpointed >= 2 and resumed > 20

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -223,6 +225,39 @@ async def test_stdin_stream_gives_the_same_rows_as_the_file() -> None:
             assert len(main(pilot).index) == 634
             await pilot.press("2")
             assert selected_command(pilot) == "connect"
+
+
+async def test_a_pipe_gets_hex_from_its_copy_and_the_copy_is_deleted() -> None:
+    """Standard input is a pipe (a writer thread feeds it, as adb exec-out would): it is copied to
+    a file as it is read, so the Hex pane has the wire bytes; the copy goes when the app ends."""
+    read_end, write_end = os.pipe()
+    data = EMBEDDED_CAPTURE.read_bytes()
+
+    def write() -> None:
+        with os.fdopen(write_end, "wb") as pipe:
+            for i in range(0, len(data), 4096):
+                pipe.write(data[i:i + 4096])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        app = create_app(stream, label="standard input")
+        spool = app.source.spool
+        assert spool is not None
+        async with app.run_test(size=SIZE) as pilot:
+            await indexed(pilot)
+            writer.join()
+            assert spool.read_bytes() == data  # the copy is the whole capture
+            await pilot.press("2")
+            hexview = pilot.app.screen.query_one(HexView)
+            for _ in range(200):
+                if hexview.raw is not None:
+                    break
+                await pilot.pause(0.02)
+            raw = hexview.raw
+            assert raw is not None, hexview.render()
+            assert raw.data[raw.chunks[0].header_size:][:10] == b"\x02\x00\x07connect"
+    assert not spool.exists()
 
 
 async def test_follow_picks_up_appended_records(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Backspace goes back.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -22,7 +23,14 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
 
 from droidcap.capture.events import Direction
 from droidcap.rtmp.events import Message
-from droidcap.tui.chunkmap import CursorCache, MessageBytes, RecordCheckpoints, Target, Unavailable
+from droidcap.tui.chunkmap import (
+    CheckpointBook,
+    CursorCache,
+    MessageBytes,
+    RecordCheckpoints,
+    Target,
+    Unavailable,
+)
 from droidcap.tui.feed import Batch, CaptureSource
 from droidcap.tui.model import (
     COMMAND,
@@ -97,7 +105,7 @@ class MainScreen(Screen[None]):
         Binding("A", "toggle_time", "Absolute/relative time", show=False),
     ]
 
-    def __init__(self, index: CaptureIndex, source: CaptureSource) -> None:
+    def __init__(self, index: CaptureIndex, source: CaptureSource, book: CheckpointBook | None = None) -> None:
         super().__init__()
         self.index = index
         self.source = source
@@ -111,8 +119,9 @@ class MainScreen(Screen[None]):
         self.first_screen: float | None = None
         self._record_checkpoints: RecordCheckpoints | None = None
         self._checkpoints_scanned = False
+        self._records_lock = threading.Lock()
         # walks of the capture for the Hex pane, resumed when stepping forward
-        self._cursors = None if source.path is None else CursorCache(Path(source.path), self._checkpoints)
+        self._cursors = None if source.file is None else CursorCache(source.file, self._checkpoints, book=book)
         self._tables_drawn = 0.0
         self._rows_drawn = 0.0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
@@ -137,6 +146,12 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.rows_list.focus()
         self._status()
+        if self.source.path is not None and not self.source.follow:
+            self._scan_records()  # before the first look at a hex, not during it
+
+    @work(thread=True, group="records")
+    def _scan_records(self) -> None:
+        self._checkpoints()
 
     @property
     def rows_list(self) -> MessageList:
@@ -228,8 +243,8 @@ class MainScreen(Screen[None]):
         ev = self.index.items[row].event
         if type(ev) is not Message or ev.aggregate:
             return None, "(no chunk bytes: not a whole RTMP message)"
-        if self.source.path is None:
-            return None, "(chunk bytes need the capture file; not kept for standard input)"
+        if self.source.file is None:
+            return None, "(chunk bytes need the capture file)"
         cached = self._hex_cache.get(row)
         if cached is None:
             return None, None
@@ -256,14 +271,21 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._hex_loaded, row, result)
 
     def _checkpoints(self) -> RecordCheckpoints | None:
-        """Record offsets of the capture file, scanned once (not while it may still grow);
-        called by the cursor cache under its lock."""
-        if self.source.follow or self.source.path is None:
+        """Record offsets of the capture file, scanned once; a file that may still grow (followed,
+        or standard input's copy) is scanned on from where the last scan stopped."""
+        path = self.source.file
+        if path is None:
             return None
-        if not self._checkpoints_scanned:
-            self._record_checkpoints = RecordCheckpoints.build(Path(self.source.path))
-            self._checkpoints_scanned = True
-        return self._record_checkpoints
+        with self._records_lock:
+            try:
+                if not self._checkpoints_scanned:
+                    self._checkpoints_scanned = True
+                    self._record_checkpoints = RecordCheckpoints.build(path)
+                elif self._record_checkpoints is not None and self.source.growing:
+                    self._record_checkpoints.extend(path)
+            except OSError:
+                pass  # unreadable: the indexer says so; walks read from the start, and fail alike
+            return self._record_checkpoints
 
     def on_unmount(self) -> None:
         if self._cursors is not None:
