@@ -8,9 +8,9 @@ real nginx-rtmp and ffmpeg if it is not there) and grows it to at least --big-gb
 
 - the inspect app, headless (Textual's ``run_test``, 120x40): time to the first row on screen,
   time to the whole index, the details latency at the end of the file (Details and Hex of the
-  last RTMP message: the first call includes the one-time record scan for checkpoints, the second
-  is a message just before it; then a jump back to halfway through a connection), and the
-  process's peak RSS;
+  last RTMP message and of another connection's last message: cold walks, which resume from the
+  decoder checkpoint the indexer left before them; then stepping, and a jump back to halfway
+  through a connection), and the process's peak RSS;
 - ``droidcap decode BIG --format ndjson > /dev/null`` in the same run, for the index-vs-decode
   ratio;
 - follow mode: the app follows a file that a writer grows record by record from the sample
@@ -77,7 +77,7 @@ async def main():
         def key(r):
             return index.conns[r], index.items[r].dir
 
-        out["tree_last_s"], out["hex_last_s"] = await show(last[0])  # includes the record scan
+        out["tree_last_s"], out["hex_last_s"] = await show(last[0])  # a cold walk of its direction
         # a cold walk: the last message of another connection direction
         other = next(r for r in last if key(r) != key(last[0]))
         out["tree_other_s"], out["hex_other_s"] = await show(other)

@@ -40,9 +40,11 @@ DETECT_TOTAL_LIMIT = 16 * 1024 * 1024
 MAX_COUNTED_ENDPOINTS = 65536
 # What incomplete RTMP messages and chunk stream states of all connections may hold together.
 PARTIAL_TOTAL_LIMIT = 64 * 1024 * 1024
-# Decoder checkpoints (when asked for): at most one per this many bytes of a direction, taken
-# where no message is incomplete and at most CHECKPOINT_PENDING bytes of a chunk wait.
-CHECKPOINT_EVERY = 2 * 1024 * 1024
+# Decoder checkpoints (when asked for): one per direction once this many capture records have
+# passed since its last one (what a re-read from a checkpoint costs is the records after it, of
+# every flow), taken where no message is incomplete and at most CHECKPOINT_PENDING bytes of a
+# chunk wait.
+CHECKPOINT_EVERY = 4096
 CHECKPOINT_PENDING = 2 * 1024
 
 
@@ -113,8 +115,8 @@ class _Live:
     c2s: RtmpDecoder  # decodes the TCP client's bytes
     s2c: RtmpDecoder
     ended: int = 0  # directions ended; at 2 the connection is forgotten
-    # bytes_received at which each TCP direction's next checkpoint is due (c2s, s2c)
-    next_checkpoint: list[int] = field(default_factory=list)
+    # frame of each TCP direction's last checkpoint (c2s, s2c)
+    checkpointed: list[int] = field(default_factory=lambda: [0, 0])
 
     def decoder(self, tcp_dir: Direction) -> RtmpDecoder:
         # ``is`` rather than a dict keyed by Direction: an Enum's hash is a Python-level call
@@ -139,8 +141,8 @@ class RtmpExtractor:
         connections may hold together; never less than two of the largest messages.
 
         ``on_checkpoint``: given a :class:`~droidcap.rtmp.decoder.DecoderCheckpoint` of each
-        direction about every ``checkpoint_every`` bytes (where one can be taken: from the
-        handshake on, no gap, between messages), so that a re-reader of the capture can start
+        direction about every ``checkpoint_every`` capture records (where one can be taken: from
+        the handshake on, no gap, between messages), so that a re-reader of the capture can start
         inside a long connection instead of at its start (the TUI's Hex pane); by default
         :data:`CHECKPOINT_EVERY`."""
         self._on_checkpoint = on_checkpoint
@@ -333,8 +335,7 @@ class RtmpExtractor:
             )
             for role in roles
         )
-        live = _Live(connection=connection, swapped=swapped, c2s=c2s, s2c=s2c,
-                     next_checkpoint=[self._checkpoint_every] * 2)
+        live = _Live(connection=connection, swapped=swapped, c2s=c2s, s2c=s2c)
         self._live[opened.flow] = live
         out: list[PipelineItem] = [ConnectionFound(connection=connection)]
         for event in pending.chunks:
@@ -379,14 +380,25 @@ class RtmpExtractor:
 
     def _checkpoint(self, live: _Live, tcp_dir: Direction, rtmp_dir: Direction,
                     decoder: RtmpDecoder) -> None:
-        """Hand over a decoder checkpoint if one is due and can be taken here."""
+        """Hand over checkpoints of the connection's directions that are due and can be taken.
+        A direction idle since its last checkpoint is checkpointed at this direction's frame: no
+        byte of it came since (its data before this run of segments was drained when the run
+        began), so its state holds up to here."""
+        frame = decoder.last_frame
+        every = self._checkpoint_every
         i = 0 if tcp_dir is _C2S else 1
-        received = decoder.bytes_received
-        if received < live.next_checkpoint[i]:
+        done = live.checkpointed
+        if frame - done[i] < every:
             return
-        checkpoint = decoder.checkpoint(CHECKPOINT_PENDING)
-        if checkpoint is None:
-            return  # a message is incomplete: try again after the next read
-        live.next_checkpoint[i] = received + self._checkpoint_every
         assert self._on_checkpoint is not None
-        self._on_checkpoint(live.connection, tcp_dir, rtmp_dir, checkpoint)
+        point = decoder.checkpoint(CHECKPOINT_PENDING)
+        if point is None:
+            return  # a message is incomplete: try again after the next read
+        done[i] = frame
+        self._on_checkpoint(live.connection, tcp_dir, rtmp_dir, point)
+        other = live.s2c if i == 0 else live.c2s
+        if frame - done[1 - i] >= every and other.last_frame <= frame:
+            idle = other.checkpoint(CHECKPOINT_PENDING, frame=frame)
+            if idle is not None:
+                done[1 - i] = frame
+                self._on_checkpoint(live.connection, tcp_dir.reverse, rtmp_dir.reverse, idle)

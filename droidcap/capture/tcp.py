@@ -440,6 +440,8 @@ class TcpReassembler:
             if half.next < 0:
                 half.isn = seq
                 half.next = seq + 1
+                if (resume_at := self._resume.pop(half.key, None)) is not None:
+                    half.next = self._unwrap(resume_at, seq + 1)  # a re-read from inside its stream
             start = self._unwrap(seq, half.next) + 1
         elif half.next >= 0:
             start = self._unwrap(seq, half.next)

@@ -167,10 +167,18 @@ class RtmpDecoder:
         """Bytes of the direction received so far (gaps not counted)."""
         return self._buf.base + len(self._buf.data)
 
-    def checkpoint(self, max_pending: int) -> DecoderCheckpoint | None:
+    @property
+    def last_frame(self) -> int:
+        """The capture record that delivered the last byte received (0 before any)."""
+        return self._buf.last_origin()[0]
+
+    def checkpoint(self, max_pending: int, *, frame: int | None = None) -> DecoderCheckpoint | None:
         """Where the decoder stands, if it has read the direction from its handshake without a
         gap or a loss of framing, no message is incomplete and at most ``max_pending`` bytes wait
-        for the next :meth:`events`; else None.  Call it after :meth:`events`."""
+        for the next :meth:`events`; else None.  Call it after :meth:`events`.
+
+        ``frame``: a later record than the last one received, up to which the caller knows no
+        byte of this direction came (an idle direction's state holds until its next byte)."""
         if self._phase is not Phase.CHUNKS or self._hunted or self._gaps:
             return None
         buf = self._buf
@@ -181,7 +189,7 @@ class RtmpDecoder:
             return None
         offset = buf.offset
         return DecoderCheckpoint(
-            frame=buf.last_origin()[0],
+            frame=buf.last_origin()[0] if frame is None else frame,
             offset=offset,
             pending=bytes(buf.data[buf.pos :]),
             marks=buf.marks_after(offset),

@@ -47,6 +47,7 @@ CHECKPOINT_EVERY = 1024  # records between two known file offsets
 RECENT = 256  # messages a cursor keeps behind it
 WALK_CHECKPOINT_BYTES = 2 * 1024 * 1024  # a direction's bytes between two walk checkpoints
 MAX_PENDING = 8 * 1024  # a walk checkpoint keeps at most this much of an unfinished chunk
+MAX_WALK_CHECKPOINTS = 16 * 1024  # in a CheckpointBook (a few hundred bytes each)
 _SCAN_BLOCK = 8 * 1024 * 1024
 
 
@@ -379,9 +380,12 @@ class CheckpointBook:
     in a long connection is fast) and the hex walks (their own, in connections or parts the
     decoder could not checkpoint)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_WALK_CHECKPOINTS) -> None:
+        """``limit``: checkpoints kept in all; over it, the direction being added to loses every
+        second one of its own (walks from there read twice as far, memory stays bounded)."""
         self._frames: dict[DirectionKey, list[int]] = {}
         self._points: dict[DirectionKey, list[WalkCheckpoint]] = {}
+        self._limit, self._total = limit, 0
         self._lock = threading.Lock()
 
     def add(self, key: DirectionKey, checkpoint: WalkCheckpoint) -> None:
@@ -393,6 +397,10 @@ class CheckpointBook:
                 return
             frames.insert(i, checkpoint.frame)
             points.insert(i, checkpoint)
+            self._total += 1
+            if self._total > self._limit and len(frames) > 1:
+                self._total -= len(frames) - len(frames[::2])
+                self._frames[key], self._points[key] = frames[::2], points[::2]
 
     def before(self, key: DirectionKey, frame: int) -> WalkCheckpoint | None:
         """The last checkpoint of ``key`` after a record before ``frame``."""

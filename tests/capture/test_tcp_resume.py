@@ -42,3 +42,28 @@ def test_a_resumed_reassembler_gives_the_rest_of_the_stream(name: str) -> None:
                 if isinstance(ev, StreamData) and ev.flow == flow and ev.dir is sender:
                     rest += ev.data
         assert len(rest) == len(stream) - end and bytes(rest) == bytes(stream[end:])
+
+
+def test_a_resume_point_applies_even_when_the_re_read_starts_at_the_syn() -> None:
+    """A re-read from the connection's first record sees its SYN: the resume point still counts
+    (the TUI's walks resume from checkpoints taken right after a handshake)."""
+    records = [r for r in iter_records(CAPTURES / "nginx_ffmpeg_players.pcap") if isinstance(r, Record)]
+    whole = TcpReassembler()
+    opened: FlowOpened | None = None
+    stream = bytearray()
+    for record in records:
+        for ev in whole.feed(record):
+            if isinstance(ev, FlowOpened) and opened is None:
+                opened = ev
+            if isinstance(ev, StreamData) and opened and ev.flow == opened.flow and ev.dir is Direction.S2C:
+                stream += ev.data
+    assert opened is not None and opened.syn_seen and len(stream) > 3073
+    start = whole.stream_start(opened.flow, Direction.S2C)
+    assert start is not None
+    resumed = TcpReassembler(resume=(start.advanced(3073),))
+    rest = bytearray()
+    for record in records[opened.frame - 1:]:  # from the SYN on
+        for ev in resumed.feed(record):
+            if isinstance(ev, StreamData) and ev.flow == 0 and ev.dir is Direction.S2C:
+                rest += ev.data
+    assert bytes(rest) == bytes(stream[3073:])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from droidcap import pipeline
+from droidcap.capture.tcp import ResumePoint
 from droidcap.decode import iter_items
 from droidcap.rtmp.events import Message
 from droidcap.rtmp.messages import parse_body
@@ -157,7 +159,7 @@ def test_decoder_checkpoints_taken_while_indexing_resume_walks_to_the_same_bytes
         name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The indexer hands the decoder's checkpoints to the book: the first look at a message deep in
     a connection resumes from the one before it, and finds the bytes a walk from the start finds."""
-    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY", 16 * 1024)  # many in a small capture
+    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY", 40)  # records: many in a small capture
     monkeypatch.setattr(chunkmap, "CHECKPOINT_EVERY", 16)
     path = CAPTURES / f"{name}.pcap"
     book = chunkmap.CheckpointBook()
@@ -198,4 +200,15 @@ def test_decoder_checkpoints_taken_while_indexing_resume_walks_to_the_same_bytes
                 cursor.close()
             assert got == _bytes(path, index, row)  # chunk headers, offsets and frames too
         assert book.count(key) == count  # the walks (2 MiB apart) added none: these are the decoder's
-    assert checkpointed >= 2 and resumed > 20
+    assert checkpointed >= 4 and resumed > 30
+
+
+def test_a_full_book_thins_the_direction_it_grows() -> None:
+    book = chunkmap.CheckpointBook(limit=10)
+    point = chunkmap.WalkCheckpoint(frame=0, tcp=ResumePoint(key=(b"", 1, 2), seq=0), walker=chunkmap.WalkerState(
+        base=0, pending=b"", marks=(), chunk_size=128, headers=()))
+    for frame in range(1, 30):
+        book.add(("a",), replace(point, frame=frame))
+    assert book.count(("a",)) <= 10
+    kept = sorted({p.frame for f in range(2, 31) if (p := book.before(("a",), f)) is not None})
+    assert kept[0] == 1 and kept[-1] == 29 and len(kept) >= 5  # thinned, the first and the newest kept
