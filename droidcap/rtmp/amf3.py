@@ -267,7 +267,8 @@ class _Reader:
         index = self._open(o, depth)
         first_item = self.items
         out: dict[str, Any] = {"$class": class_name} if class_name else {}
-        o = self.sealed_members(o, depth, out, members)
+        if members:
+            o = self.sealed_members(o, depth, out, members)
         if dynamic:
             o = self.dynamic_members(o, depth, out)
         self._close(index, out, first_item)
