@@ -214,11 +214,7 @@ class _Reader:
         index = self._open(o, depth)
         first_item = self.items
         assoc: dict[str, Any] = {}
-        while True:
-            key, o = self.string(o)
-            if key == "":
-                break
-            assoc[key], o = self.value(o, depth)
+        o = self.dynamic_members(o, depth, assoc)
         if count > self.end - o:
             raise AmfError(
                 f"AMF3 array of {count} values at offset {o}, only {self.end - o} bytes left"
@@ -271,16 +267,30 @@ class _Reader:
         index = self._open(o, depth)
         first_item = self.items
         out: dict[str, Any] = {"$class": class_name} if class_name else {}
-        for name in members:
-            out[name], o = self.value(o, depth)
+        if members:
+            o = self.sealed_members(o, depth, out, members)
         if dynamic:
-            while True:
-                key, o = self.string(o)
-                if key == "":
-                    break
-                out[key], o = self.value(o, depth)
+            o = self.dynamic_members(o, depth, out)
         self._close(index, out, first_item)
         return out, o
+
+    # The member loops are methods of their own so that droidcap.rtmp.spans can note where each
+    # member sits (AMF3 is rare on RTMP: the extra call costs nothing that matters).
+
+    def sealed_members(self, o: int, depth: int, out: dict[str, Any], names: list[str]) -> int:
+        """The values of an object's sealed members, in the order of its traits."""
+        for name in names:
+            out[name], o = self.value(o, depth)
+        return o
+
+    def dynamic_members(self, o: int, depth: int, out: dict[str, Any]) -> int:
+        """Key/value pairs up to the empty-string key: an object's dynamic members, or the
+        associative part of an array."""
+        while True:
+            key, o = self.string(o)
+            if key == "":
+                return o
+            out[key], o = self.value(o, depth)
 
     def vector(self, m: int, o: int, depth: int) -> tuple[Any, int]:
         h, o = self.u29(o)

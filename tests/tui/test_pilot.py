@@ -13,6 +13,7 @@ from droidcap.rtmp.events import HandshakePart, Message
 from droidcap.tui.app import EMBEDDED_CAPTURE, create_app
 from droidcap.tui.model import COMMAND, KEYFRAME, MEDIA, PROBLEM, UNCERTAIN
 from droidcap.tui.screens.bad_input import BadInputScreen
+from droidcap.tui.widgets.details import DetailsTree
 from droidcap.tui.widgets.hex_view import HexView
 from tests.tui.helpers import (
     CAPTURES,
@@ -368,3 +369,43 @@ async def test_timeline_click_jumps_and_ladder_follows_the_selection() -> None:
         ladder = pilot.app.screen.query_one(LadderPane)
         assert ladder.row == screen.rows_list.row
         assert "createStream #4" in str(ladder.render()) and "─▶│" in str(ladder.render())
+
+
+async def test_highlighting_a_tree_field_lights_its_bytes_in_the_hex() -> None:
+    app = create_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await indexed(pilot)
+        await pilot.press("2")  # connect
+        hexview = pilot.app.screen.query_one(HexView)
+        for _ in range(200):
+            if hexview.raw is not None:
+                break
+            await pilot.pause(0.02)
+        raw = hexview.raw
+        assert raw is not None
+        tree = pilot.app.screen.query_one(DetailsTree)
+        tree.focus()
+        await pilot.pause()
+
+        async def cursor_to(label: str) -> bytes:
+            for _ in range(60):
+                node = tree.cursor_node
+                if node is not None and str(node.label).startswith(label):
+                    break
+                await pilot.press("down")
+            else:
+                raise AssertionError(f"no {label!r} node")
+            await pilot.pause()
+            return b"".join(raw.data[start:end] for start, end in hexview.lit)
+
+        # a chunk node still lights its whole chunk (the chunks come before the body)
+        await cursor_to("#0 ")
+        assert hexview.lit == ((raw.chunks[0].start, raw.chunks[0].end),)
+        # a property lights its key and its value: the AMF0 key "app", then the string
+        assert await cursor_to("app: ") == b"\x00\x03app\x02\x00\x04live"
+        assert len(hexview.lit) == 1
+        # tcUrl straddles the 128-byte chunk boundary: two ranges, the fmt 3 header between them unlit
+        lit = await cursor_to("tcUrl: ")
+        (_, first_end), (second_start, _) = hexview.lit
+        assert raw.data[first_end:second_start] == b"\xc3"  # fmt 3, csid 3
+        assert lit == b"\x00\x05tcUrl\x02\x00\x1brtmp://127.0.0.1:33357/live"

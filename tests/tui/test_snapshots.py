@@ -11,6 +11,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from droidcap.tui.app import create_app
+from droidcap.tui.widgets.details import DetailsTree
 from tests.tui.helpers import indexed, main
 
 
@@ -42,6 +43,22 @@ def test_main_screen_wide_on_publish_start(snap_compare) -> None:
 
 def test_details_and_hex(snap_compare) -> None:
     assert snap_compare(create_app(), run_before=_after("2"), terminal_size=(140, 40))
+
+
+def test_details_and_hex_light_a_field(snap_compare) -> None:
+    """The cursor on connect's tcUrl: its key and value lit in the hex, on both sides of the
+    second chunk's header."""
+    after_connect = _after("2")
+
+    async def run(pilot: Pilot[None]) -> None:
+        await after_connect(pilot)
+        tree = main(pilot).query_one(DetailsTree)
+        tree.focus()
+        while tree.cursor_node is None or not str(tree.cursor_node.label).startswith("tcUrl: "):
+            await pilot.press("down")
+        await pilot.pause()
+
+    assert snap_compare(create_app(), run_before=run, terminal_size=(140, 40))
 
 
 def test_ladder(snap_compare) -> None:

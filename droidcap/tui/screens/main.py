@@ -298,7 +298,7 @@ class MainScreen(Screen[None]):
         if self.rows_list.row == row:
             self._follow_panes(row)
 
-    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[tuple[int, int] | None]) -> None:
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[tuple[tuple[int, int], ...] | None]) -> None:
         self.query_one(HexView).light(event.node.data)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

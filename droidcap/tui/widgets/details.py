@@ -9,14 +9,15 @@ from textual.widgets.tree import TreeNode
 
 from droidcap.pipeline import DecodedEvent
 from droidcap.rtmp.events import Gap, HandshakePart, Message, OversizeMessage, Skipped, Synchronised
+from droidcap.rtmp.spans import FieldPath, Span, field_spans
 from droidcap.session import ConnectionSummary, endpoint_text
 from droidcap.tui.chunkmap import MessageBytes
+from droidcap.tui.wiremap import Ranges, WireMap
 
-ByteRange = tuple[int, int]  # [start, end) in the Hex pane's bytes
 
-
-class DetailsTree(Tree[ByteRange | None]):
-    """Rebuilt for each selected row; a node's data is the byte range it covers in the hex, if known."""
+class DetailsTree(Tree[Ranges | None]):
+    """Rebuilt for each selected row; a node's data is the byte ranges it covers in the hex, if
+    known (a body field straddling a chunk boundary is one range per chunk)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("(no row)", id=id)
@@ -49,12 +50,13 @@ class DetailsTree(Tree[ByteRange | None]):
             if ev.aggregate:
                 head.add_leaf("sub-message of an aggregate (type 22)")
             self._chunks(raw, raw_note)
-            body = self.root.add("body", expand=True)
-            _add_value(body, ev.body.json_fields())
+            lit = _BodyBytes.of(ev, raw)
+            body = self.root.add("body", expand=True, data=lit.ranges(()))
+            _add_fields(body, ev.body.json_fields(), lit)
         elif kind is HandshakePart:
             assert isinstance(ev, HandshakePart)
             part = self.root.add(f"handshake {ev.part}", expand=True)
-            _add_value(part, ev.json_fields())
+            _add_fields(part, ev.json_fields(), _NO_BYTES)
             if ev.payload:
                 part.add_leaf(f"payload: {len(ev.payload)} bytes")
             hs = summary.handshake if summary is not None else None
@@ -91,21 +93,59 @@ class DetailsTree(Tree[ByteRange | None]):
             ext = f" ext ts {ch.extended_timestamp}" if ch.extended_timestamp is not None else ""
             frames = ch.frames[0] if len(ch.frames) == 1 else f"{ch.frames[0]}–{ch.frames[-1]}"
             leaf = node.add(f"#{i} fmt {ch.fmt} csid {ch.csid} ts field {ch.timestamp_field}{ext} "
-                            f"· {ch.payload_size} B · frame {frames}", data=(ch.start, ch.end))
+                            f"· {ch.payload_size} B · frame {frames}", data=((ch.start, ch.end),))
             leaf.add_leaf(f"header {ch.header_size} B at stream offset {ch.stream_offset}",
-                          data=(ch.start, ch.start + ch.header_size))
+                          data=((ch.start, ch.start + ch.header_size),))
 
 
-def _add_value(node: TreeNode[ByteRange | None], value: Any, name: str | None = None) -> None:
-    """An AMF / JSON value as tree nodes: dicts and lists expand, scalars are leaves."""
+class _BodyBytes:
+    """Which hex bytes each body field lights: its span in the body (droidcap.rtmp.spans)
+    through the chunks to the wire.  Known once the message's chunk bytes have been read."""
+
+    __slots__ = ("spans", "wire")
+
+    def __init__(self, spans: dict[FieldPath, Span], wire: WireMap | None) -> None:
+        self.spans, self.wire = spans, wire
+
+    @classmethod
+    def of(cls, ev: Message, raw: MessageBytes | None) -> _BodyBytes:
+        if raw is None:
+            return _NO_BYTES
+        wire = WireMap.of(raw)
+        body = wire.body(raw.data)
+        if len(body) != ev.length:  # not the message the decoder saw: light nothing
+            return _NO_BYTES
+        return cls(field_spans(ev.type_id, body), wire)
+
+    def ranges(self, path: FieldPath) -> Ranges | None:
+        span = self.spans.get(path)
+        if span is None or self.wire is None:
+            return None
+        return self.wire.ranges(span.start, span.end)
+
+
+_NO_BYTES = _BodyBytes({}, None)
+
+
+def _add_fields(node: TreeNode[Ranges | None], fields: dict[str, Any], lit: _BodyBytes) -> None:
+    for key, value in fields.items():
+        _add_value(node, value, (key,), lit)
+
+
+def _add_value(node: TreeNode[Ranges | None], value: Any, path: FieldPath, lit: _BodyBytes) -> None:
+    """An AMF / JSON value as tree nodes: dicts and lists expand, scalars are leaves.  A node
+    whose field has no bytes of its own (inside a reference or a tagged value) lights the bytes
+    of the node above it, which carry it."""
+    data = lit.ranges(path) or node.data
+    name = path[-1]
     if isinstance(value, dict):
-        branch = node if name is None else node.add(f"{name} {{{len(value)}}}", expand=len(value) <= 12)
+        branch = node.add(f"{name} {{{len(value)}}}", expand=len(value) <= 12, data=data)
         for key, sub in value.items():
-            _add_value(branch, sub, str(key))
+            _add_value(branch, sub, (*path, key), lit)
     elif isinstance(value, (list, tuple)):
-        branch = node if name is None else node.add(f"{name} [{len(value)}]", expand=len(value) <= 12)
+        branch = node.add(f"{name} [{len(value)}]", expand=len(value) <= 12, data=data)
         for i, sub in enumerate(value):
-            _add_value(branch, sub, str(i))
+            _add_value(branch, sub, (*path, i), lit)
     else:
         text = repr(value) if isinstance(value, str) else str(value)
-        node.add_leaf(text if name is None else f"{name}: {text}")
+        node.add_leaf(f"{name}: {text}", data=data)
