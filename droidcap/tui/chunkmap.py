@@ -109,13 +109,16 @@ class _Stream:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """The message to find: its header fields and the frame it completed in."""
+    """The message to find: its header fields, the frame it completed in, and how many messages
+    of its direction with the same fields completed in that frame before it (a server may send
+    two onMetaData of one length and timestamp in one segment)."""
 
     csid: int
     type_id: int
     length: int
     timestamp: int
     frame: int
+    nth: int = 0
 
 
 _Header = tuple[int, int, int, int, int, int, int | None]  # a _Stream's header fields
@@ -480,9 +483,12 @@ class MessageCursor:
         return target.frame < oldest and not any(m.is_(target) for m in self.recent)
 
     def find(self, target: Target) -> MessageBytes:
-        for kept in reversed(self.recent):
+        seen = 0  # messages passed that have the target's fields (see Target.nth)
+        for kept in self.recent:
             if kept.is_(target):
-                return kept
+                if seen == target.nth:
+                    return kept
+                seen += 1
         if self._broken is not None:
             raise Unavailable(self._broken)
         for ev in self._events:
@@ -490,7 +496,9 @@ class MessageCursor:
             self.recent.extend(done)  # all of them: the next lookup may want one after the target
             for message in done:
                 if message.is_(target):
-                    return message
+                    if seen == target.nth:
+                        return message
+                    seen += 1
             if any(message.frame > target.frame for message in done):
                 raise Unavailable("the message was not found where the decoder reported it")
             if self._broken is not None:

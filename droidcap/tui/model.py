@@ -35,6 +35,7 @@ from droidcap.rtmp.events import (
 )
 from droidcap.rtmp.messages import Malformed
 from droidcap.session import ConnectionSummary, SessionTracker
+from droidcap.tui.chunkmap import Target
 
 # Row flags, one byte per row: what kind of row and what is wrong with it.
 COMMAND = 1  # command or data (AMF) message
@@ -356,6 +357,25 @@ class CaptureIndex:
             summary = self.summary(conn)
             doc["connection"] = None if summary is None else summary.to_json()
         return json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n"
+
+    def hex_target(self, row: int) -> Target:
+        """What the Hex pane's walk looks for to find this message's chunks (a Message row)."""
+        item = self.items[row]
+        ev = item.event
+        assert isinstance(ev, Message)
+        fields = (ev.csid, ev.type_id, ev.length, ev.timestamp)
+        nth, frames, conns, items = 0, self.frames, self.conns, self.items
+        back = row - 1
+        while back >= 0 and frames[back] == ev.frame:  # the frame's rows are together
+            other = items[back]
+            twin = other.event
+            if (type(twin) is Message and not twin.aggregate and other.dir is item.dir
+                    and conns[back] == conns[row]
+                    and (twin.csid, twin.type_id, twin.length, twin.timestamp) == fields):
+                nth += 1
+            back -= 1
+        return Target(csid=ev.csid, type_id=ev.type_id, length=ev.length, timestamp=ev.timestamp,
+                      frame=ev.frame, nth=nth)
 
     def rows_of(self, conn: int) -> Iterator[int]:
         conns = self.conns

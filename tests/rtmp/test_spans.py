@@ -21,7 +21,8 @@ from droidcap.rtmp.events import Message
 from droidcap.rtmp.media import parse_audio, parse_video
 from droidcap.rtmp.messages import parse_body
 from droidcap.rtmp.spans import FieldPath, Span, field_spans
-from droidcap.tui.chunkmap import CursorCache, Target, Unavailable
+from droidcap.tui.chunkmap import CursorCache, Unavailable
+from droidcap.tui.model import CaptureIndex
 from droidcap.tui.wiremap import WireMap
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -35,28 +36,24 @@ def _amf_messages(path: Path) -> tuple[tuple[int, bytes, dict[str, Any]], ...]:
     """(type id, body, json_fields) of every AMF message of a capture whose chunk bytes can be
     re-read (the chunk walker of the Hex pane gives the bytes the decoder parsed)."""
     out = []
+    index = CaptureIndex()
+    index.add(iter_items(path))
     cursors = CursorCache(path, lambda: None)
     try:
-        for item in iter_items(path):
-            if not isinstance(item, DecodedEvent):
-                continue
+        for row, item in enumerate(index.items):
             ev = item.event
             if type(ev) is not Message or ev.type_id not in AMF_TYPES or ev.aggregate:
                 continue
             c = item.connection
             try:
                 raw = cursors.find(client=c.client, server=c.server, opened_frame=c.opened_frame,
-                                   rtmp_dir=item.dir,
-                                   target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
-                                                 timestamp=ev.timestamp, frame=ev.frame))
+                                   rtmp_dir=item.dir, target=index.hex_target(row))
             except Unavailable:
                 continue  # mid-connection or after a gap: no chunk framing to re-read
             body = WireMap.of(raw).body(raw.data)
-            if parse_body(ev.type_id, body) != ev.body:
-                # two messages with the same header fields completed in one frame (nginx's
-                # onMetaData to two players): the walker's Target names the first of them
-                assert len(body) == ev.length
-                continue
+            # the very bytes the decoder parsed, even for twins (nginx sends two onMetaData of
+            # one length and timestamp in one segment: Target.nth tells them apart)
+            assert parse_body(ev.type_id, body) == ev.body
             out.append((ev.type_id, body, ev.body.json_fields()))
     finally:
         cursors.close()

@@ -212,3 +212,30 @@ def test_a_full_book_thins_the_direction_it_grows() -> None:
     assert book.count(("a",)) <= 10
     kept = sorted({p.frame for f in range(2, 31) if (p := book.before(("a",), f)) is not None})
     assert kept[0] == 1 and kept[-1] == 29 and len(kept) >= 5  # thinned, the first and the newest kept
+
+
+def test_twin_messages_of_one_frame_each_get_their_own_bytes() -> None:
+    """nginx sends two onMetaData with the same csid, type, length and timestamp in one segment
+    (one to each player, differing in a data rate): each row's hex is its own message."""
+    path = CAPTURES / "nginx_gst_publisher.pcap"
+    index = _index(path)
+    twins = [r for r in range(len(index)) if type(index.items[r].event) is Message
+             and not index.items[r].event.aggregate and index.hex_target(r).nth > 0]
+    assert twins
+    cache = chunkmap.CursorCache(path, lambda: RecordCheckpoints.build(path))
+    try:
+        for row in twins:
+            first = next(r for r in range(row - 1, -1, -1) if index.hex_target(r).nth == 0
+                         and index.hex_target(r).frame == index.frames[row]
+                         and index.items[r].dir is index.items[row].dir)
+            for r in (first, row):
+                item = index.items[r]
+                ev = item.event
+                assert isinstance(ev, Message)
+                c = item.connection
+                raw = cache.find(client=c.client, server=c.server, opened_frame=c.opened_frame,
+                                 rtmp_dir=item.dir, target=index.hex_target(r))
+                body = b"".join(raw.data[ch.start + ch.header_size:ch.end] for ch in raw.chunks)
+                assert parse_body(ev.type_id, body) == ev.body
+    finally:
+        cache.close()

@@ -28,7 +28,6 @@ from droidcap.tui.chunkmap import (
     CursorCache,
     MessageBytes,
     RecordCheckpoints,
-    Target,
     Unavailable,
 )
 from droidcap.tui.feed import Batch, CaptureSource
@@ -264,8 +263,7 @@ class MainScreen(Screen[None]):
             try:
                 result = self._cursors.find(
                     client=c.client, server=c.server, opened_frame=c.opened_frame, rtmp_dir=item.dir,
-                    target=Target(csid=ev.csid, type_id=ev.type_id, length=ev.length,
-                                  timestamp=ev.timestamp, frame=ev.frame))
+                    target=self.index.hex_target(row))
             except Unavailable as err:
                 result = f"(chunk bytes unavailable: {err})"
         self.app.call_from_thread(self._hex_loaded, row, result)
