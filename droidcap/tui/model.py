@@ -52,6 +52,7 @@ HANDSHAKE = 32
 CONTROL = 64  # protocol control / user control message
 CONFIG = 128  # media decoder configuration (sequence header/start/end): never folded into a run
 
+_NOT_AGGREGATE = COMMAND | MEDIA | HANDSHAKE | CONTROL  # flags an aggregate's wire row never has
 _COMMAND_TYPES = frozenset({15, 17, 18, 20})
 _CONTROL_TYPES = frozenset({1, 2, 3, 4, 5, 6})
 _CONFIG_PACKETS = frozenset({"sequence_header", "sequence_start", "end_of_sequence", "sequence_end",
@@ -343,7 +344,7 @@ class CaptureIndex:
                 self.times.append(ev.time)
                 if flags & PROBLEM or flags & UNCERTAIN:
                     self.problem_counts[conn] = self.problem_counts.get(conn, 0) + 1
-                if self._open_agg is not None or getattr(ev, "type_id", 0) == 22:
+                if self._open_agg is not None or not flags & _NOT_AGGREGATE:  # a cheap pre-test
                     self._track_aggregate(row, ev, flags)
                 if flags & (MEDIA | PROBLEM):
                     rate = self.bitrates.get(conn)
@@ -524,9 +525,7 @@ class View:
     def _take(self, lo: int, hi: int) -> None:
         test = self._test
         if self.filter.collapse_media:
-            for r in range(lo, hi):
-                if test is None or test(r):
-                    self._fold(r)
+            self._fold(range(lo, hi) if test is None else filter(test, range(lo, hi)))
         elif test is None:
             self.rows.extend(range(lo, hi))
         else:
@@ -537,8 +536,7 @@ class View:
         kids = self.children(agg)
         if kids:
             if self.filter.collapse_media and agg.media_only:
-                runs = [self._fold(kid, start=agg.head) for kid in kids]
-                run = runs[-1]  # the kids are plain media frames: they all went into this run
+                run = self._fold(kids, start=agg.head)  # plain media frames: all in this run
                 assert run is not None
                 run.aggregates += 1
             else:
@@ -548,27 +546,33 @@ class View:
                     self.rows.extend(kids)
         return agg.last + 1
 
-    def _fold(self, r: int, *, start: int | None = None) -> MediaRun | None:
-        """Add row ``r`` in ``collapse_media`` mode: into its connection's open run if it is a
-        plain media frame (a new run's head is ``start``, the wire row of an aggregate, or ``r``)."""
+    def _fold(self, rows: Iterable[int], *, start: int | None = None) -> MediaRun | None:
+        """Add ``rows`` in ``collapse_media`` mode, plain media frames into their connection's
+        open run (a new run's head is ``start``, an aggregate's wire row, or the frame); returns
+        the run the last row went into."""
         index = self.index
-        fl, conn = index.flags[r], index.conns[r]
-        if not fl & MEDIA or fl & (CONFIG | PROBLEM):
-            self._open_runs.pop(conn, None)
-            self.rows.append(r)
-            return None
-        run = self._open_runs.get(conn)
-        if run is None:
-            head = r if start is None else start
-            run = self._open_runs[conn] = self.runs[head] = MediaRun(head=head, last=r)
-            self.rows.append(head)
-        run.last = r
-        if getattr(index.items[r].event, "type_id", 0) == 8:
-            run.audio += 1
-        else:
-            run.video += 1
-        run.keyframes += bool(fl & KEYFRAME)
-        run.uncertain |= bool(fl & UNCERTAIN)
+        flags, conns = index.flags, index.conns
+        open_runs, append = self._open_runs, self.rows.append
+        run: MediaRun | None = None
+        for r in rows:
+            fl, conn = flags[r], conns[r]
+            if not fl & MEDIA or fl & (CONFIG | PROBLEM):
+                open_runs.pop(conn, None)
+                append(r)
+                run = None
+                continue
+            run = open_runs.get(conn)
+            if run is None:
+                head = r if start is None else start
+                run = open_runs[conn] = self.runs[head] = MediaRun(head=head, last=r)
+                append(head)
+            run.last = r
+            if getattr(index.items[r].event, "type_id", 0) == 8:
+                run.audio += 1
+            else:
+                run.video += 1
+            run.keyframes += bool(fl & KEYFRAME)
+            run.uncertain |= bool(fl & UNCERTAIN)
         return run
 
     def _make_test(self, f: RowFilter, *, sub: bool) -> Callable[[int], bool] | None:
