@@ -7,6 +7,11 @@ need, and answers "which row" questions: next command, next keyframe, first ``co
 next search match.  A :class:`View` is the filtered list of row numbers the Messages pane scrolls
 through; it grows in place as the index grows, so a live capture only appends.
 
+An aggregate message (type 22) is one wire row whose sub-messages are its children
+(:class:`AggregateRow`): the decoder reports the wire message and then each sub-message, so they
+are consecutive rows.  A view shows an aggregate folded (its wire row only) unless its head is in
+the view's ``expanded`` set.
+
 Rows are numbered in capture order over all connections (0-based).  The row text is made when a row
 is drawn (:func:`row_text`), never for every row up front.
 """
@@ -15,9 +20,10 @@ from __future__ import annotations
 
 import json
 from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 
 from droidcap.capture.events import CaptureNote, Direction
@@ -47,6 +53,7 @@ HANDSHAKE = 32
 CONTROL = 64  # protocol control / user control message
 CONFIG = 128  # media decoder configuration (sequence header/start/end): never folded into a run
 
+_NOT_AGGREGATE = COMMAND | MEDIA | HANDSHAKE | CONTROL  # flags an aggregate's wire row never has
 _COMMAND_TYPES = frozenset({15, 17, 18, 20})
 _CONTROL_TYPES = frozenset({1, 2, 3, 4, 5, 6})
 _CONFIG_PACKETS = frozenset({"sequence_header", "sequence_start", "end_of_sequence", "sequence_end",
@@ -221,6 +228,50 @@ class Bitrate:
             self.problems.add(b)
 
 
+@dataclass(slots=True)
+class AggregateRow:
+    """An aggregate wire row (``head``) and its sub-messages, rows ``head + 1`` to ``last``; built
+    as the sub-messages arrive, complete when ``last - head == expected``."""
+
+    head: int
+    last: int
+    expected: int  # sub-messages the wire message holds (its body's count)
+    size: int  # the wire message's length
+    audio: int = 0
+    video: int = 0
+    other: int = 0
+    keyframes: int = 0
+    media_only: bool = True  # every sub-message a plain audio/video frame: it may join a media run
+
+    @property
+    def count(self) -> int:
+        return self.last - self.head
+
+    def add(self, flags: int, type_id: int) -> None:
+        self.last += 1
+        if flags & MEDIA:
+            if type_id == 8:
+                self.audio += 1
+            else:
+                self.video += 1
+            self.keyframes += bool(flags & KEYFRAME)
+        else:
+            self.other += 1
+        if not flags & MEDIA or flags & (CONFIG | PROBLEM):
+            self.media_only = False
+
+    def text(self) -> str:
+        """``12 sub-messages (video x8 (1 key), audio x4) 40 KB``: what the folded row says."""
+        parts = []
+        if self.video:
+            parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
+        if self.audio:
+            parts.append(f"audio x{self.audio}")
+        if self.other:
+            parts.append(f"other x{self.other}")
+        return f"{self.count} sub-messages ({', '.join(parts)}) {_size(self.size)}"
+
+
 def _without_payload(item: DecodedEvent, msg: Message) -> DecodedEvent:
     """The event with its media body's bytes dropped: the index keeps every row for the whole
     capture, and a gigabyte of video must not stay in memory with it (the fields stay; the Hex
@@ -243,6 +294,9 @@ class CaptureIndex:
         self.notes: list[CaptureNote] = []
         self.bitrates: dict[int, Bitrate] = {}
         self.problem_counts: dict[int, int] = {}
+        self.aggregates: dict[int, AggregateRow] = {}  # wire row -> the aggregate, if it has sub-messages
+        self.agg_heads = array("l")  # the keys of ``aggregates``, in order (for bisect)
+        self._open_agg: AggregateRow | None = None  # the aggregate whose sub-messages are arriving
         self.done = False
         self.error: str | None = None  # the capture is damaged (or unreadable) from here on
         self._tracker = SessionTracker()
@@ -250,6 +304,22 @@ class CaptureIndex:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def settled(self) -> int:
+        """How many rows a view may take: all but an aggregate still missing sub-messages (the
+        decoder reports them together, so this only holds back a batch cut inside one)."""
+        agg = self._open_agg
+        return len(self.items) if agg is None else agg.head
+
+    def parent(self, row: int) -> AggregateRow | None:
+        """The aggregate ``row`` is a sub-message of, if any."""
+        heads = self.agg_heads
+        i = bisect_right(heads, row) - 1
+        if i < 0:
+            return None
+        agg = self.aggregates[heads[i]]
+        return agg if agg.head < row <= agg.last else None
 
     def add(self, batch: Iterable[PipelineItem]) -> int:
         """Add pipeline items; returns how many rows they added."""
@@ -275,6 +345,8 @@ class CaptureIndex:
                 self.times.append(ev.time)
                 if flags & PROBLEM or flags & UNCERTAIN:
                     self.problem_counts[conn] = self.problem_counts.get(conn, 0) + 1
+                if self._open_agg is not None or not flags & _NOT_AGGREGATE:  # a cheap pre-test
+                    self._track_aggregate(row, ev, flags)
                 if flags & (MEDIA | PROBLEM):
                     rate = self.bitrates.get(conn)
                     if rate is None:
@@ -293,6 +365,24 @@ class CaptureIndex:
                     self.notes.append(item)
         self._summaries = None
         return len(self.items) - before
+
+    def _track_aggregate(self, row: int, ev: object, flags: int) -> None:
+        """Tie sub-messages to their wire row: an aggregate's sub-messages are the rows right
+        after it (anything else ends it, so a broken sequence never swallows later rows)."""
+        agg = self._open_agg
+        if agg is not None:
+            if type(ev) is Message and ev.aggregate and self.conns[row] == self.conns[agg.head]:
+                agg.add(flags, ev.type_id)
+                if agg.count == agg.expected:
+                    self._open_agg = None
+                return
+            self._open_agg = None
+        if type(ev) is Message and ev.type_id == 22 and not ev.aggregate:
+            expected = getattr(ev.body, "sub_messages", 0)
+            if expected:
+                agg = self._open_agg = self.aggregates[row] = AggregateRow(
+                    head=row, last=row, expected=expected, size=ev.length)
+                self.agg_heads.append(row)
 
     def summaries(self) -> list[ConnectionSummary]:
         """The session summary of every connection so far (cached until the next :meth:`add`)."""
@@ -385,13 +475,14 @@ class CaptureIndex:
 @dataclass(slots=True)
 class MediaRun:
     """Audio/video frames of one connection with nothing else of it between them, folded into
-    the row of the first (``head``)."""
+    the row of the first (``head``); aggregates of media frames join the run whole."""
 
     head: int
     last: int
     audio: int = 0
     video: int = 0
     keyframes: int = 0
+    aggregates: int = 0  # wire aggregates whose sub-messages are counted in the run
     uncertain: bool = False
 
     def text(self) -> str:
@@ -400,58 +491,101 @@ class MediaRun:
             parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
         if self.audio:
             parts.append(f"audio x{self.audio}")
-        return f"{', '.join(parts)} (folded, to row {self.last + 1}; Enter unfolds)"
+        carried = f" in {self.aggregates} aggregate(s)" if self.aggregates else ""
+        return f"{', '.join(parts)}{carried} (folded, to row {self.last + 1}; Enter unfolds)"
 
 
 class View:
     """The rows a filter lets through, in order; :meth:`extend` takes the index's new rows.
 
     With ``collapse_media`` a run of media frames of a connection is one row, its head; ``runs``
-    maps a head row to its :class:`MediaRun`."""
+    maps a head row to its :class:`MediaRun`.
 
-    def __init__(self, index: CaptureIndex, row_filter: RowFilter = RowFilter()) -> None:
+    An aggregate is its wire row, followed by the sub-messages that pass the filter when its head
+    is in ``expanded`` (a set the screen keeps across views, so a filter change keeps what was
+    open).  Filters judge an aggregate by what it carries: the wire row is shown when at least one
+    of its sub-messages passes (the type ``aggregate`` passes every sub-message).  An aggregate
+    whose sub-messages are all plain media frames joins a media run whole."""
+
+    def __init__(self, index: CaptureIndex, row_filter: RowFilter = RowFilter(),
+                 expanded: set[int] | None = None) -> None:
         self.index = index
         self.filter = row_filter
+        self.expanded = set() if expanded is None else expanded
         self.rows = array("l")
         self.runs: dict[int, MediaRun] = {}
         self._open_runs: dict[int, MediaRun] = {}  # conn -> its run still growing
         self._seen = 0  # index rows already considered
-        self._test = self._make_test(row_filter)
+        self._test = self._make_test(row_filter, sub=False)
+        self._sub_test = self._make_test(row_filter, sub=True)
         self.extend()
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def extend(self) -> int:
-        """Take rows the index gained since the last call; returns how many were shown."""
+        """Take rows the index gained since the last call; returns how many were shown.  Plain
+        rows between aggregates go in as ranges, so an unfiltered million rows stay cheap."""
         before = len(self.rows)
-        end = len(self.index)
-        test = self._test
-        if self.filter.collapse_media:
-            self._extend_folding(range(self._seen, end), test)
-        elif test is None:
-            self.rows.extend(range(self._seen, end))
-        else:
-            self.rows.extend(r for r in range(self._seen, end) if test(r))
+        index = self.index
+        end = index.settled
+        heads, aggregates = index.agg_heads, index.aggregates
+        r = self._seen
+        i = bisect_left(heads, r)
+        while r < end:
+            head = heads[i] if i < len(heads) and heads[i] < end else end
+            self._take(r, head)
+            if head == end:
+                break
+            r = self._take_aggregate(aggregates[head])
+            i += 1
         self._seen = end
         return len(self.rows) - before
 
-    def _extend_folding(self, rows: Iterable[int], test: Callable[[int], bool] | None) -> None:
+    def _take(self, lo: int, hi: int) -> None:
+        test = self._test
+        if self.filter.collapse_media:
+            self._fold(range(lo, hi) if test is None else filter(test, range(lo, hi)))
+        elif test is None:
+            self.rows.extend(range(lo, hi))
+        else:
+            self.rows.extend(r for r in range(lo, hi) if test(r))
+
+    def _take_aggregate(self, agg: AggregateRow) -> int:
+        """Show one aggregate (or fold it into a media run); returns the row after it."""
+        kids = self.children(agg)
+        if kids:
+            if self.filter.collapse_media and agg.media_only:
+                run = self._fold(kids, start=agg.head)  # plain media frames: all in this run
+                assert run is not None
+                run.aggregates += 1
+            else:
+                self._open_runs.pop(self.index.conns[agg.head], None)
+                self.rows.append(agg.head)
+                if agg.head in self.expanded:
+                    self.rows.extend(kids)
+        return agg.last + 1
+
+    def _fold(self, rows: Iterable[int], *, start: int | None = None) -> MediaRun | None:
+        """Add ``rows`` in ``collapse_media`` mode, plain media frames into their connection's
+        open run (a new run's head is ``start``, an aggregate's wire row, or the frame); returns
+        the run the last row went into."""
         index = self.index
         flags, conns = index.flags, index.conns
         open_runs, append = self._open_runs, self.rows.append
+        run: MediaRun | None = None
         for r in rows:
-            if test is not None and not test(r):
-                continue
             fl, conn = flags[r], conns[r]
             if not fl & MEDIA or fl & (CONFIG | PROBLEM):
                 open_runs.pop(conn, None)
                 append(r)
+                run = None
                 continue
             run = open_runs.get(conn)
             if run is None:
-                run = open_runs[conn] = self.runs[r] = MediaRun(head=r, last=r)
-                append(r)
+                head = r if start is None else start
+                run = open_runs[conn] = self.runs[head] = MediaRun(head=head, last=r)
+                append(head)
             run.last = r
             if getattr(index.items[r].event, "type_id", 0) == 8:
                 run.audio += 1
@@ -459,12 +593,18 @@ class View:
                 run.video += 1
             run.keyframes += bool(fl & KEYFRAME)
             run.uncertain |= bool(fl & UNCERTAIN)
+        return run
 
-    def _make_test(self, f: RowFilter) -> Callable[[int], bool] | None:
+    def _make_test(self, f: RowFilter, *, sub: bool) -> Callable[[int], bool] | None:
+        """The filter as a row test, None when it lets everything through; ``sub``: the test of
+        sub-messages, which also pass a type filter naming ``aggregate``."""
         if not replace(f, collapse_media=False).active:
             return None
         index = self.index
         flags, conns, items = index.flags, index.conns, index.items
+        types = f.types
+        if sub and types and "aggregate" in types:
+            types = None
 
         def test(r: int) -> bool:
             fl = flags[r]
@@ -476,14 +616,98 @@ class View:
                 return False
             if f.direction is not None and items[r].dir is not f.direction:
                 return False
-            return not f.types or type_label(items[r]) in f.types
+            return not types or type_label(items[r]) in types
 
         return test
 
-    def position_of(self, row: int) -> int:
-        """The view position of index row ``row``, or of the first shown row after it."""
+    # -- aggregates ------------------------------------------------------------------------------
+
+    def children(self, agg: AggregateRow) -> Sequence[int]:
+        """The sub-messages of ``agg`` this view shows when it is expanded."""
+        kids = range(agg.head + 1, agg.last + 1)
+        test = self._sub_test
+        return kids if test is None else [r for r in kids if test(r)]
+
+    def _hidden(self, row: int) -> Sequence[int]:
+        """The sub-messages folded under shown row ``row`` (none unless it is a folded aggregate)."""
+        agg = self.index.aggregates.get(row)
+        if agg is None or row in self.expanded or row in self.runs:
+            return ()
+        return self.children(agg)
+
+    def _shown_at(self, row: int) -> int | None:
         pos = bisect_left(self.rows, row)
-        if self.runs and (pos == len(self.rows) or self.rows[pos] != row):
+        return pos if pos < len(self.rows) and self.rows[pos] == row else None
+
+    def foldable(self, row: int) -> AggregateRow | None:
+        """The aggregate Enter folds or unfolds at shown row ``row`` (its wire row or a
+        sub-message), None if there is none (or it is folded into a media run)."""
+        index = self.index
+        agg = index.aggregates.get(row) or index.parent(row)
+        if agg is None or agg.head in self.runs or self._shown_at(agg.head) is None:
+            return None
+        return agg
+
+    def toggle(self, agg: AggregateRow) -> int:
+        """Expand a folded aggregate or fold an expanded one, in place (one move of the array's
+        tail, not a rebuild); returns the position of its wire row."""
+        pos = self._shown_at(agg.head)
+        assert pos is not None
+        rows = self.rows
+        if agg.head in self.expanded:
+            self.expanded.discard(agg.head)
+            del rows[pos + 1:bisect_right(rows, agg.last)]
+        else:
+            self.expanded.add(agg.head)
+            rows[pos + 1:pos + 1] = array("l", self.children(agg))
+        return pos
+
+    def can_show(self, row: int) -> bool:
+        """Whether ``row`` is shown, or would be by expanding the aggregate it is folded in."""
+        if self._shown_at(row) is not None:
+            return True
+        agg = self.index.parent(row)
+        return (agg is not None and self.foldable(agg.head) is not None
+                and (self._sub_test is None or self._sub_test(row)))
+
+    def reveal(self, row: int) -> int:
+        """The view position of ``row``, expanding the folded aggregate it is in if that shows it
+        (what every jump, search and go-to does: they land on the sub-message, never skip it)."""
+        agg = self.index.parent(row)
+        if agg is not None and agg.head not in self.expanded and self.can_show(row):
+            self.toggle(agg)
+        return self.position_of(row)
+
+    def export_rows(self) -> list[int]:
+        """The shown rows with the sub-messages folded under them that the filter passes: what
+        the filters select, whatever is folded (media runs export their head only)."""
+        rows = self.rows
+        out: list[int] = []
+        done = 0
+        for head in self.index.agg_heads:
+            pos = self._shown_at(head)
+            if pos is not None and (kids := self._hidden(head)):
+                out.extend(rows[done:pos + 1])
+                out.extend(kids)
+                done = pos + 1
+        out.extend(rows[done:])
+        return out
+
+    # -- finding rows ----------------------------------------------------------------------------
+
+    def position_of(self, row: int) -> int:
+        """The view position of index row ``row``, or of the row it is folded under (its
+        aggregate's wire row, its media run's head), or of the first shown row after it."""
+        pos = bisect_left(self.rows, row)
+        if pos < len(self.rows) and self.rows[pos] == row:
+            return pos
+        agg = self.index.parent(row)
+        if agg is not None:
+            row = agg.head
+            pos = bisect_left(self.rows, row)
+            if pos < len(self.rows) and self.rows[pos] == row:
+                return pos
+        if self.runs:
             # folded into a run of its connection? then the run's head, shown before it
             conn = self.index.conns[row]
             for back in range(pos - 1, max(-1, pos - 64), -1):
@@ -494,27 +718,31 @@ class View:
 
     def find(self, start: int, test: Callable[[int], bool], *, forward: bool = True,
              wrap: bool = False) -> int | None:
-        """The view position of the next (or previous) row after ``start`` passing ``test``."""
-        rows = self.rows
-        n = len(rows)
-        if not n:
-            return None
-        order: Iterable[int]
-        if forward:
-            order = range(start + 1, n)
-            if wrap:
-                order = [*order, *range(min(start + 1, n))]
-        else:
-            order = range(start - 1, -1, -1)
-            if wrap:
-                order = [*order, *range(n - 1, max(start - 1, -1), -1)]
-        for pos in order:
-            if test(rows[pos]):
-                return pos
+        """The next (or previous) index row after view position ``start`` passing ``test``,
+        sub-messages of folded aggregates included (:meth:`reveal` then shows it)."""
+        for row in self._walk(start, forward, wrap):
+            if test(row):
+                return row
         return None
 
+    def _walk(self, start: int, forward: bool, wrap: bool) -> Iterator[int]:
+        """Rows in view order from ``start`` (exclusive), folded sub-messages in their places."""
+        rows, hidden = self.rows, self._hidden
+        n = len(rows)
+        if forward:
+            if 0 <= start < n:
+                yield from hidden(rows[start])
+            for pos in chain(range(start + 1, n), range(min(start + 1, n)) if wrap else ()):
+                yield rows[pos]
+                yield from hidden(rows[pos])
+        else:
+            for pos in chain(range(start - 1, -1, -1), range(n - 1, max(start - 1, -1), -1) if wrap else ()):
+                yield from reversed(hidden(rows[pos]))
+                yield rows[pos]
+
     def find_frame(self, frame: int) -> int | None:
-        """The first shown row of capture frame ``frame`` or later."""
+        """The first shown row of capture frame ``frame`` or later (an aggregate's sub-messages
+        share its wire row's frame, so that lands on the wire row)."""
         frames = self.index.frames
         return next((p for p, r in enumerate(self.rows) if frames[r] >= frame), None)
 

@@ -49,7 +49,7 @@ def test_jumps_and_frames() -> None:
     index = _index()
     view = View(index, RowFilter(conn=2))
     play = view.find(-1, lambda r: index.matches_jump(r, "play/publish"))
-    assert play is not None and "play" in row_text(index.items[view.rows[play]])
+    assert play is not None and "play" in row_text(index.items[play])
     pos = view.find_frame(200)
     assert pos is not None and index.frames[view.rows[pos]] >= 200 > index.frames[view.rows[pos - 1]]
 

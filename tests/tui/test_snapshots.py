@@ -77,3 +77,12 @@ def test_bad_input(snap_compare, tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("this is not a capture\n" * 4)
     assert snap_compare(create_app(bad, label="notes.txt"), run_before=_after())
+
+
+def test_expanded_aggregate(snap_compare) -> None:
+    """The second keyframe jump lands inside the first aggregate of a real FMS session: the wire
+    row ▾ with its sub-messages indented under it."""
+    fms = Path(__file__).resolve().parents[1] / "data" / "fq" / "fms_aggregates.pcap"
+    app = create_app(fms, label="fms_aggregates.pcap")
+    assert snap_compare(app, run_before=_after("greater_than_sign", "greater_than_sign"),
+                        terminal_size=(100, 32))

@@ -92,7 +92,7 @@ class MainScreen(Screen[None]):
         Binding("left_square_bracket", "cycle_conn(-1)", "Filter: previous connection", show=False, key_display="["),
         Binding("T", "filter_types", "Filter: message types", show=False),
         Binding("R", "toggle_filter('collapse_media')", "Fold / unfold media runs", show=False),
-        Binding("enter", "unfold", "Unfold the media run under the cursor", show=False),
+        Binding("enter", "fold", "Expand / collapse an aggregate; unfold a media run", show=False),
         Binding("0", "clear_filter", "Clear filters", show=False),
         Binding("w", "export('row')", "Export row", show=False),
         Binding("W", "export('conn')", "Export connection", show=False),
@@ -109,10 +109,11 @@ class MainScreen(Screen[None]):
         self.index = index
         self.source = source
         self.bookmarks: set[int] = set()
+        self.expanded: set[int] = set()  # aggregates shown with their sub-messages, in every view
         self.history: list[int] = []
         self.search_query = ""
         self.row_filter = RowFilter()
-        self.view = View(index)
+        self.view = View(index, expanded=self.expanded)
         self.position: tuple[int, int | None] = (0, None)
         self.started = time.monotonic()
         self.first_screen: float | None = None
@@ -318,9 +319,16 @@ class MainScreen(Screen[None]):
         lst.move_to(pos, center=remember)
 
     def _go_row(self, row: int) -> None:
-        if row not in self.view.rows:
+        if not self.view.can_show(row):
             self._set_filter(RowFilter())
-        self._go(self.view.position_of(row))
+        self._go(self.rows_list.reveal(row))
+
+    def _go_found(self, row: int | None, *, remember: bool = True, what: str = "",
+                  reveal: bool = True) -> None:
+        """Move to a row a find gave, unfolding the aggregate it is folded in (without
+        ``reveal``: onto the aggregate's wire row)."""
+        pos = None if row is None else self.rows_list.reveal(row) if reveal else self.view.position_of(row)
+        self._go(pos, remember=remember, what=what)
 
     def action_step(self, delta: int) -> None:
         self._go(self.rows_list.cursor + delta, remember=False)
@@ -335,17 +343,17 @@ class MainScreen(Screen[None]):
     def action_find_flag(self, what: str, direction: int) -> None:
         mask = {"command": COMMAND, "keyframe": KEYFRAME, "problem": PROBLEM | UNCERTAIN}[what]
         flags = self.index.flags
-        pos = self.view.find(self.rows_list.cursor, lambda r: bool(flags[r] & mask), forward=direction > 0)
-        self._go(pos, what=what)
+        row = self.view.find(self.rows_list.cursor, lambda r: bool(flags[r] & mask), forward=direction > 0)
+        self._go_found(row, what=what)
 
     def action_jump(self, jump: str) -> None:
         index = self.index
         # the first one in the selected row's connection, else the first anywhere
         conn = None if self.rows_list.row is None else index.conns[self.rows_list.row]
-        pos = self.view.find(-1, lambda r: index.conns[r] == conn and index.matches_jump(r, jump))
-        if pos is None:
-            pos = self.view.find(-1, lambda r: index.matches_jump(r, jump))
-        self._go(pos, what=JUMPS[jump])
+        found = self.view.find(-1, lambda r: index.conns[r] == conn and index.matches_jump(r, jump))
+        if found is None:
+            found = self.view.find(-1, lambda r: index.matches_jump(r, jump))
+        self._go_found(found, what=JUMPS[jump])
 
     def action_back(self) -> None:
         if not self.history:
@@ -400,9 +408,10 @@ class MainScreen(Screen[None]):
     def _search(self, query: str, start: int, direction: int, *, remember: bool = True) -> None:
         needle = query.lower()
         index = self.index
-        pos = self.view.find(start, lambda r: needle in index.search_text(r),
+        row = self.view.find(start, lambda r: needle in index.search_text(r),
                              forward=direction > 0, wrap=True)
-        self._go(pos, remember=remember, what=f"match for {query!r}")
+        # while typing the cursor previews a match on its wire row; Enter unfolds its aggregate
+        self._go_found(row, remember=remember, what=f"match for {query!r}", reveal=remember)
 
     def action_search_next(self, direction: int) -> None:
         if not self.search_query:
@@ -424,14 +433,14 @@ class MainScreen(Screen[None]):
 
     def action_next_bookmark(self, direction: int) -> None:
         marks = self.bookmarks
-        pos = self.view.find(self.rows_list.cursor, marks.__contains__, forward=direction > 0, wrap=True)
-        self._go(pos, what="bookmark")
+        row = self.view.find(self.rows_list.cursor, marks.__contains__, forward=direction > 0, wrap=True)
+        self._go_found(row, what="bookmark")
 
     # -- filters ---------------------------------------------------------------------------------
 
     def _set_filter(self, row_filter: RowFilter) -> None:
         self.row_filter = row_filter
-        self.view = View(self.index, row_filter)
+        self.view = View(self.index, row_filter, self.expanded)
         self.rows_list.set_view(self.view, row=self.rows_list.row)
         self._status()
 
@@ -444,10 +453,12 @@ class MainScreen(Screen[None]):
         else:
             self._set_filter(replace(f, collapse_media=not f.collapse_media))
 
-    def action_unfold(self) -> None:
+    def action_fold(self) -> None:
         row = self.rows_list.row
         if row is not None and row in self.view.runs:
             self._set_filter(replace(self.row_filter, collapse_media=False))
+        else:
+            self.rows_list.toggle_fold()
 
     def action_cycle_direction(self) -> None:
         order = [None, Direction.C2S, Direction.S2C]
@@ -486,12 +497,14 @@ class MainScreen(Screen[None]):
             return
         index = self.index
         conn = index.conns[row]
-        if what == "row":
-            rows, default, about = [row], f"droidcap-frame{index.frames[row]}.json", None
+        if what == "row":  # an aggregate's wire row is the one message its sub-messages came in
+            agg = index.aggregates.get(row)
+            rows = [row] if agg is None else list(range(agg.head, agg.last + 1))
+            default, about = f"droidcap-frame{index.frames[row]}.json", None
         elif what == "conn":
             rows, default, about = list(index.rows_of(conn)), f"droidcap-conn{conn}.ndjson", conn
         else:
-            rows, default, about = list(self.view.rows), "droidcap-rows.ndjson", None
+            rows, default, about = self.view.export_rows(), "droidcap-rows.ndjson", None
 
         def answer(value: str | None) -> None:
             if not value:

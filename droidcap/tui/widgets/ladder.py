@@ -1,7 +1,8 @@
 """The Ladder pane: client and server columns with arrows, around the selected row.
 
 Like the flow charts in RTMP write-ups: one arrow per message, media runs as one arrow, the
-selection highlighted.  Only the rows near the selection are looked at.
+selection highlighted.  An aggregate is one arrow, the wire message it is; one of media frames
+only joins the media run around it.  Only the rows near the selection are looked at.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ SCAN = 4000  # rows looked at on each side of the selection
 def ladder_steps(index: CaptureIndex, row: int, lines: int) -> list[tuple[int, Direction | None, str]]:
     """``(first row, direction or None for both, text)`` of the ladder steps around ``row``."""
     conn = index.conns[row]
-    conns, flags = index.conns, index.flags
+    conns, flags, aggregates = index.conns, index.flags, index.aggregates
+
+    def media(r: int) -> bool:
+        agg = aggregates.get(r)
+        return bool(flags[r] & MEDIA) if agg is None else agg.media_only
+
     lo = max(0, row - SCAN)
     hi = min(len(index), row + SCAN)
     steps: list[tuple[int, Direction | None, str]] = []
@@ -30,33 +36,39 @@ def ladder_steps(index: CaptureIndex, row: int, lines: int) -> list[tuple[int, D
         if conns[r] != conn:
             r += 1
             continue
-        if flags[r] & MEDIA and not flags[r] & PROBLEM:
-            start, audio, video, dirs = r, 0, 0, set()
-            while r < hi and (conns[r] != conn or flags[r] & MEDIA):
+        agg = aggregates.get(r)
+        if media(r) and not flags[r] & PROBLEM:
+            start, audio, video, carried, dirs = r, 0, 0, 0, set()
+            while r < hi and (conns[r] != conn or media(r)):
                 if conns[r] == conn:
-                    ev = index.items[r].event
-                    if getattr(ev, "type_id", 0) == 8:
-                        audio += 1
-                    else:
-                        video += 1
-                    dirs.add(index.items[r].dir)
                     if r == row:
                         here = len(steps)
+                    if r in aggregates:  # a wire row: its sub-messages are counted
+                        carried += 1
+                    else:
+                        ev = index.items[r].event
+                        if getattr(ev, "type_id", 0) == 8:
+                            audio += 1
+                        else:
+                            video += 1
+                        dirs.add(index.items[r].dir)
                 r += 1
             if audio + video == 1:
                 steps.append((start, index.items[start].dir, row_text(index.items[start])))
             else:
                 parts = [f"video x{video}" if video else "", f"audio x{audio}" if audio else ""]
                 steps.append((start, next(iter(dirs)) if len(dirs) == 1 else None,
-                              "media: " + ", ".join(p for p in parts if p)))
+                              "media: " + ", ".join(p for p in parts if p)
+                              + (f" in {carried} aggregate(s)" if carried else "")))
             continue
-        if r == row:
+        last = r if agg is None else agg.last
+        if r <= row <= last:
             here = len(steps)
-        text = row_text(index.items[r])
+        text = row_text(index.items[r]) if agg is None else f"aggregate: {agg.text()}"
         if flags[r] & UNCERTAIN:
             text = "? " + text
         steps.append((r, index.items[r].dir, text))
-        r += 1
+        r = last + 1
     first = max(0, min(here - lines // 2, len(steps) - lines))
     return steps[first:first + lines]
 
@@ -96,7 +108,9 @@ class LadderPane(Static):
                 line = f"│◀{'─' * max(0, pad - 1)} {label} │"
             else:
                 line = f"│◀{'─' * max(0, pad // 2 - 1)} {label} {'─' * max(0, pad - pad // 2 - 1)}▶│"
-            mine = first == row or (first <= row and index.flags[first] & MEDIA and direction is None)
+            agg = index.aggregates.get(first)
+            mine = (first == row or (first <= row and index.flags[first] & MEDIA and direction is None)
+                    or (agg is not None and not agg.media_only and first <= row <= agg.last))
             style = Style(reverse=True) if first == row or (mine and first <= row) else Style()
             if index.flags[first] & PROBLEM:
                 style += Style(color="red")

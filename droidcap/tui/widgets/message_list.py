@@ -3,7 +3,8 @@
 A million-row capture costs one ``array`` of row numbers here (the :class:`~droidcap.tui.model.View`);
 each visible line is made from its decoded event when it is drawn.  The pane follows the end of a
 growing capture until the cursor leaves the last row; then new rows are counted ("+N new") and
-End resumes following.
+End resumes following.  An aggregate's wire row carries a fold marker (``▸`` folded, ``▾``
+expanded, a click on it toggles) and its shown sub-messages are indented under it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -41,6 +43,7 @@ SHORT_TYPES = {
 }
 ARROWS = {Direction.C2S: "→", Direction.S2C: "←"}
 HEADER = f"  {'frame':>7} {'time':>9} d {'cs':>2} {'sid':>3} {'type':<9} summary"
+MARKER_X = len(HEADER) - len("summary")  # where the summary, and an aggregate's fold marker, start
 
 _PROBLEM = Style(color="red", bold=True)
 _UNCERTAIN = Style(color="yellow")
@@ -106,6 +109,28 @@ class MessageList(ScrollView, can_focus=True):
             self.unseen += added
         self.refresh()
 
+    def toggle_fold(self) -> bool:
+        """Fold or unfold the aggregate under the cursor (its wire row or a sub-message), the
+        cursor then on its wire row; False if there is none."""
+        row = self.row
+        agg = None if row is None else self.view.foldable(row)
+        if agg is None:
+            return False
+        pos = self.view.toggle(agg)
+        self._resize()
+        self.move_to(pos)
+        self.refresh()
+        return True
+
+    def reveal(self, row: int) -> int:
+        """The position of ``row``, after unfolding the aggregate it is folded in (if it is)."""
+        before = len(self.view)
+        pos = self.view.reveal(row)
+        if len(self.view) != before:
+            self._resize()
+            self.refresh()
+        return pos
+
     def _resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.view))
 
@@ -139,10 +164,11 @@ class MessageList(ScrollView, can_focus=True):
     def action_page(self, direction: int) -> None:
         self.move_to(self.cursor + direction * max(1, self.size.height - 1))
 
-    def on_click(self, event: object) -> None:
-        y = getattr(event, "y", None)
-        if y is not None:
-            self.move_to(self.scroll_offset.y + int(y))
+    def on_click(self, event: events.Click) -> None:
+        self.move_to(self.scroll_offset.y + event.y)
+        row = self.row
+        if row is not None and row in self.index.aggregates and MARKER_X <= event.x < MARKER_X + 2:
+            self.toggle_fold()
 
     # -- drawing ---------------------------------------------------------------------------------
 
@@ -155,11 +181,11 @@ class MessageList(ScrollView, can_focus=True):
         row = view.rows[pos]
         here = pos == self.cursor
         # the pointer as well as the reverse video: NO_COLOR's monochrome drops styles
-        segments = [Segment("▶" if here else " ", _PLAIN), *self._segments(row)]
+        segments = [Segment("▶" if here else " ", _PLAIN), *self._segments(row, pos)]
         strip = Strip(segments, None).adjust_cell_length(width, _PLAIN)
         return strip.apply_style(_CURSOR) if here else strip
 
-    def _segments(self, row: int) -> list[Segment]:
+    def _segments(self, row: int, pos: int) -> list[Segment]:
         index = self.index
         item = index.items[row]
         ev = item.event
@@ -177,14 +203,29 @@ class MessageList(ScrollView, can_focus=True):
         sid = getattr(ev, "stream_id", None)
         label = type_label(item)
         label = SHORT_TYPES.get(label, label)
-        run = self.view.runs.get(row)
-        text = row_text(item) if run is None or run.last == row else run.text()
+        view = self.view
+        run = view.runs.get(row)
+        agg = index.aggregates.get(row) if index.aggregates else None
+        lead = ""  # an aggregate's fold marker, a sub-message's branch: before "(uncertain)"
         if run is not None and run.last != row:
+            text = run.text()
             label, flags = "media…", flags & ~KEYFRAME | (UNCERTAIN if run.uncertain else 0)
+        elif agg is not None:
+            folded = row not in view.expanded
+            lead, text = ("▸ " if folded else "▾ "), agg.text()
+            if agg.media_only:
+                flags |= MEDIA
+            if folded and mark == " " and any(agg.head < b <= agg.last for b in self.bookmarks):
+                mark, mark_style = "*", _KEY  # a bookmark folded inside
+        else:
+            text = row_text(item)
+            parent = index.parent(row) if index.aggregates else None
+            if parent is not None:  # a sub-message, indented under its wire row
+                last = pos + 1 >= len(view) or view.rows[pos + 1] > parent.last
+                lead = "  └ " if last else "  ├ "
         if flags & UNCERTAIN:
             text = "(uncertain) " + text
-        if getattr(ev, "aggregate", False):
-            text = "└ " + text  # a sub-message, under the aggregate (type 22) it came in
+        text = lead + text
         style = (_PROBLEM if flags & PROBLEM else _UNCERTAIN if flags & UNCERTAIN
                  else _KEY if flags & KEYFRAME else _COMMAND if flags & COMMAND
                  else _HANDSHAKE if flags & HANDSHAKE else _MEDIA if flags & MEDIA else Style())
