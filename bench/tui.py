@@ -203,8 +203,8 @@ def main() -> None:
             print(f"inspect: details tree              {1000 * tui['tree_last_s']:7.0f} ms (last message), "
                   f"{1000 * tui['tree_other_s']:.0f} ms (another connection's)")
             print(f"inspect: hex, last message         {1000 * tui['hex_last_s']:7.0f} ms "
-                  "(includes the one-time record scan)")
-            print(f"inspect: hex, another connection's {1000 * tui['hex_other_s']:7.0f} ms (a new walk)")
+                  "(a first walk of its direction, resumed from the indexer's checkpoint)")
+            print(f"inspect: hex, another connection's {1000 * tui['hex_other_s']:7.0f} ms (another first walk)")
             print(f"inspect: hex, stepping             {1000 * tui['hex_step_median_s']:7.0f} ms median, "
                   f"{1000 * tui['hex_step_max_s']:.0f} ms max")
             print(f"inspect: hex, back to halfway      {1000 * tui['hex_back_s']:7.0f} ms "

@@ -28,6 +28,7 @@ from droidcap.errors import DroidcapError
 from droidcap.pipeline import Connection, PipelineItem
 from droidcap.rtmp.decoder import DecoderCheckpoint
 from droidcap.tui.chunkmap import CheckpointBook, direction_key, from_decoder
+from droidcap.tui.model import without_payload
 
 MAX_BATCHES_AHEAD = 8
 
@@ -161,8 +162,10 @@ def _feed(file: BinaryIO, size: int | None, follow: bool,
                                    reassembler=tcp, on_checkpoint=None if book is None else checkpoint):
         if cancelled():
             return
+        items = [without_payload(item) for item in decoded]
         note = spool_note()
-        items = decoded if note is None else [*decoded, note]
+        if note is not None:
+            items.append(note)
         if items:
             while not room.acquire(timeout=0.1):  # the UI is behind: wait for it
                 if cancelled():

@@ -272,11 +272,27 @@ class AggregateRow:
         return f"{self.count} sub-messages ({', '.join(parts)}) {_size(self.size)}"
 
 
-def _without_payload(item: DecodedEvent, msg: Message) -> DecodedEvent:
-    """The event with its media body's bytes dropped: the index keeps every row for the whole
+_NO_DETAILS: dict[str, Any] = {}  # shared by every kept media body without extras (never mutated)
+
+
+def without_payload(item: PipelineItem) -> PipelineItem:
+    """The item with its media body's bytes dropped: the index keeps every row for the whole
     capture, and a gigabyte of video must not stay in memory with it (the fields stay; the Hex
-    pane re-reads the bytes from the file)."""
-    body = replace(msg.body, payload=b"")  # type: ignore[type-var]
+    pane re-reads the bytes from the file).  An empty ``details`` dict becomes one shared one,
+    64 bytes a row.  The indexing worker calls it before posting a batch, so the batches waiting
+    for the UI thread do not hold the video either."""
+    if type(item) is not DecodedEvent:
+        return item
+    assert isinstance(item, DecodedEvent)
+    msg = item.event
+    if type(msg) is not Message or not getattr(msg.body, "payload", None):
+        return item
+    assert isinstance(msg, Message)
+    body = msg.body
+    if getattr(body, "details", None) == {}:
+        body = replace(body, payload=b"", details=_NO_DETAILS)  # type: ignore[type-var]
+    else:
+        body = replace(body, payload=b"")  # type: ignore[type-var]
     return DecodedEvent(connection=item.connection, dir=item.dir, event=replace(msg, body=body))
 
 
@@ -333,7 +349,7 @@ class CaptureIndex:
                 kept = item
                 ev = item.event
                 if type(ev) is Message and getattr(ev.body, "payload", None):
-                    kept = _without_payload(item, ev)
+                    kept = without_payload(item)  # type: ignore[assignment]
                     ev = kept.event
                 row = len(self.items)
                 flags = flags_of(ev)

@@ -37,37 +37,56 @@ class HexView(Static):
             self._draw()
 
     def _draw(self) -> None:
+        """One plain string and a span per run of marked bytes in a line: a 16 KB message is a
+        thousand lines, and a styled append per byte made each selection cost tens of ms."""
         raw = self.raw
         assert raw is not None
         data = raw.data[:MAX_SHOWN]
-        header = bytearray(len(data))
+        marks = bytearray(len(data))  # 1: chunk header, 2: the selected field (wins)
         for ch in raw.chunks:
-            for i in range(ch.start, min(ch.start + ch.header_size, len(data))):
-                header[i] = 1
-        lit = bytearray(len(data))
+            stop = min(ch.start + ch.header_size, len(data))
+            if ch.start < stop:
+                marks[ch.start:stop] = b"\x01" * (stop - ch.start)
         for start, end in self.lit:
             stop = min(end, len(data))
             if start < stop:
-                lit[start:stop] = b"\x01" * (stop - start)
-        text = Text()
+                marks[start:stop] = b"\x02" * (stop - start)
         sizes = {ch.header_size for ch in raw.chunks}
-        text.append(f"{len(raw.data)} B on the wire: {len(raw.chunks)} chunk(s), headers "
-                    f"({'/'.join(str(s) for s in sorted(sizes))} B) underlined, body {raw.length} B\n")
+        head = (f"{len(raw.data)} B on the wire: {len(raw.chunks)} chunk(s), headers "
+                f"({'/'.join(str(s) for s in sorted(sizes))} B) underlined, body {raw.length} B\n")
+        parts = [head]
+        spans: list[tuple[int, int, Style]] = []
+        at = len(head)
         for off in range(0, len(data), 16):
             line = data[off:off + 16]
-            text.append(f"{off:05x} ")
-            for i, b in enumerate(line):
-                at = off + i
-                style = _LIT if lit[at] else _HEADER if header[at] else Style()
-                text.append(f"{b:02x}", style)
-                text.append(" " if i != 7 else "  ")
-            text.append("   " * (16 - len(line)) + (" " if len(line) <= 7 else ""))
-            text.append(" ")
-            for i, b in enumerate(line):
-                at = off + i
-                style = _LIT if lit[at] else _HEADER if header[at] else Style()
-                text.append(chr(b) if 32 <= b < 127 else ".", style)
-            text.append("\n")
+            hexes = line[:8].hex(" ") + ("  " + line[8:].hex(" ") if len(line) > 8 else "")
+            text = f"{off:05x} {hexes:<49} {line.translate(_PRINTABLE).decode('ascii')}\n"
+            row = marks[off:off + 16]
+            j = 0
+            while j < len(row):
+                mark = row[j]
+                k = j + 1
+                while k < len(row) and row[k] == mark:
+                    k += 1
+                if mark:
+                    style = _LIT if mark == 2 else _HEADER
+                    spans.append((at + _hex_at(j), at + _hex_at(k - 1) + 2, style))
+                    spans.append((at + _ASCII + j, at + _ASCII + k, style))
+                j = k
+            parts.append(text)
+            at += len(text)
         if len(raw.data) > MAX_SHOWN:
-            text.append(f"… {len(raw.data) - MAX_SHOWN} more bytes not drawn\n")
-        self.update(text)
+            parts.append(f"… {len(raw.data) - MAX_SHOWN} more bytes not drawn\n")
+        out = Text("".join(parts))
+        for start, end, style in spans:
+            out.stylize(style, start, end)
+        self.update(out)
+
+
+_ASCII = 6 + 49 + 1  # where a line's ASCII column starts
+_PRINTABLE = bytes(b if 32 <= b < 127 else ord(".") for b in range(256))
+
+
+def _hex_at(j: int) -> int:
+    """Where byte ``j`` of a line starts in its hex column."""
+    return 6 + 3 * j + (j > 7)
