@@ -17,7 +17,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
 
@@ -137,8 +137,7 @@ class MainScreen(Screen[None]):
         with ContentSwitcher(initial="details-box", id="bottom"):
             with Horizontal(id="details-box"):
                 yield DetailsTree(id="details")
-                with VerticalScroll(id="hex-box"):
-                    yield HexView(id="hex")
+                yield HexView(id="hex")
             yield LadderPane(self.index, id="ladder")
             yield TimelinePane(self.index, id="timeline")
         yield Footer()
@@ -146,8 +145,6 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.rows_list.focus()
         self._status()
-        if self.source.path is not None and not self.source.follow:
-            self._scan_records()  # before the first look at a hex, not during it
 
     @work(thread=True, group="records")
     def _scan_records(self) -> None:
@@ -180,6 +177,9 @@ class MainScreen(Screen[None]):
             if not self.source.follow:
                 lst.move_to(0)  # a file opens at its start; a growing one follows its end
             self.first_screen = now - self.started
+            if self.source.path is not None and not self.source.follow:
+                # before the first look at a hex, not during it (and not before the first rows)
+                self._scan_records()
         self._status()
 
     def index_done(self) -> None:
