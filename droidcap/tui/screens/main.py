@@ -51,6 +51,7 @@ from droidcap.tui.widgets.message_list import HEADER, MessageList
 from droidcap.tui.widgets.timeline import TimelinePane
 
 HEX_CACHE = 32
+SCAN_AFTER = 1.0  # seconds after the first rows are up that the record scan starts
 TABLES_EVERY = 0.5  # seconds between redraws of the Connections pane while indexing
 ROWS_EVERY = 0.25  # ... and of the Messages pane and status line, while indexing a whole file
 
@@ -161,6 +162,8 @@ class MainScreen(Screen[None]):
         few times a second, not once per 1 MiB read (a redraw costs as much as decoding a
         read); a followed file or a pipe is redrawn at once, new rows must show without delay."""
         self.position = (batch.position or 0, batch.size)
+        if not self.query(MessageList):
+            return  # the app is closing: the worker's last batches arrive after the panes went
         lst = self.rows_list
         was_empty = lst.row is None
         now = time.monotonic()
@@ -178,11 +181,14 @@ class MainScreen(Screen[None]):
                 lst.move_to(0)  # a file opens at its start; a growing one follows its end
             self.first_screen = now - self.started
             if self.source.path is not None and not self.source.follow:
-                # before the first look at a hex, not during it (and not before the first rows)
-                self._scan_records()
+                # before the first look at a hex, not during it; not while the first rows are
+                # drawn either (the scan holds the GIL: ~0.5 s a gigabyte)
+                self.set_timer(SCAN_AFTER, self._scan_records)
         self._status()
 
     def index_done(self) -> None:
+        if not self.query(MessageList):
+            return  # closing
         self.rows_list.rows_added()
         self.query_one(ConnectionsPane).refresh_rows()
         self._status()
