@@ -165,6 +165,16 @@ _KIND_LABELS: dict[type, str] = {HandshakePart: "handshake", Gap: "gap", Skipped
                                  Synchronised: "sync"}
 
 
+def _media_counts(video: int, keyframes: int, audio: int) -> list[str]:
+    """``["video x8 (1 key)", "audio x4"]``: how folded rows count what they hold."""
+    parts = []
+    if video:
+        parts.append(f"video x{video}" + (f" ({keyframes} key)" if keyframes else ""))
+    if audio:
+        parts.append(f"audio x{audio}")
+    return parts
+
+
 def _size(n: int) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1048576:.1f} MB"
 
@@ -262,11 +272,7 @@ class AggregateRow:
 
     def text(self) -> str:
         """``12 sub-messages (video x8 (1 key), audio x4) 40 KB``: what the folded row says."""
-        parts = []
-        if self.video:
-            parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
-        if self.audio:
-            parts.append(f"audio x{self.audio}")
+        parts = _media_counts(self.video, self.keyframes, self.audio)
         if self.other:
             parts.append(f"other x{self.other}")
         return f"{self.count} sub-messages ({', '.join(parts)}) {_size(self.size)}"
@@ -502,11 +508,7 @@ class MediaRun:
     uncertain: bool = False
 
     def text(self) -> str:
-        parts = []
-        if self.video:
-            parts.append(f"video x{self.video}" + (f" ({self.keyframes} key)" if self.keyframes else ""))
-        if self.audio:
-            parts.append(f"audio x{self.audio}")
+        parts = _media_counts(self.video, self.keyframes, self.audio)
         carried = f" in {self.aggregates} aggregate(s)" if self.aggregates else ""
         return f"{', '.join(parts)}{carried} (folded, to row {self.last + 1}; Enter unfolds)"
 
