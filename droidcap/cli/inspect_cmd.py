@@ -44,7 +44,10 @@ def inspect(
         tui = create_app(_stdin_capture(), label="standard input")
     else:
         tui = create_app(capture, follow=follow)
-    tui.run()
+    try:
+        tui.run()
+    finally:
+        tui.discard_spool()
     if tui.return_code:
         if tui.failed:
             typer.echo(f"droidcap: {tui.failed}", err=True)

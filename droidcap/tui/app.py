@@ -8,9 +8,11 @@ screen is up before the first byte is decoded.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
+import signal
 import tempfile
 import threading
 from pathlib import Path
@@ -27,6 +29,7 @@ from droidcap.tui.screens.bad_input import BadInputScreen
 from droidcap.tui.screens.main import MainScreen
 
 EMBEDDED_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "demo.pcap"
+LEAVE_ON = (signal.SIGTERM, signal.SIGHUP)
 FREEZE_EVERY = 20_000  # rows indexed between two gc.freeze() calls
 
 
@@ -64,6 +67,12 @@ class InspectApp(App[None]):
         self.main = MainScreen(self.index, source, self.book)
 
     def on_mount(self) -> None:
+        # kill / a closed terminal: leave as q does, so that the terminal is restored and the copy
+        # of standard input deleted (Textual handles neither signal itself)
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for signum in LEAVE_ON:
+                loop.add_signal_handler(signum, self.exit, None, 128 + signum)
         self.push_screen(self.main)
         self.run_worker(self._index_capture, thread=True, exclusive=True, group="index",
                         description=f"indexing {self.source.label}")
@@ -112,6 +121,14 @@ class InspectApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        self.discard_spool()
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for signum in LEAVE_ON:
+                loop.remove_signal_handler(signum)
+
+    def discard_spool(self) -> None:
+        """Delete the copy of standard input (the app is over; idempotent)."""
         if self.source.spool is not None:
             with contextlib.suppress(OSError):
                 self.source.spool.unlink()

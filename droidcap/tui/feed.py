@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from droidcap.tui.chunkmap import CheckpointBook, direction_key, from_decoder
 from droidcap.tui.model import without_payload
 
 MAX_BATCHES_AHEAD = 8
+_POLL = 0.1  # seconds a read of standard input waits before it checks for a quit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,16 +61,29 @@ class _Tee(io.RawIOBase):
     """A stream whose reads are also appended to a file (the spool of standard input).  If the
     copy cannot be written (a full disk), reading goes on and :meth:`take_error` says why."""
 
-    def __init__(self, stream: BinaryIO, path: Path) -> None:
+    def __init__(self, stream: BinaryIO, path: Path, cancelled: Callable[[], bool]) -> None:
         self._read = getattr(stream, "read1", stream.read)
         self._copy: BinaryIO | None = path.open("ab")
         self._error: str | None = None
+        self._cancelled = cancelled
+        try:
+            self._fd: int | None = stream.fileno()
+        except (OSError, ValueError):  # io.UnsupportedOperation is both: not a real file
+            self._fd = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data: bytes = self._read(len(buffer))
+        """Wait for data a tenth of a second at a time, so that quitting is not held up by a
+        pipe whose writer is silent (an idle ``adb exec-out tcpdump``): then it reads as the end."""
+        if self._fd is None:
+            data: bytes = self._read(len(buffer))
+        else:  # the descriptor itself: nothing has read the stream before, nothing sits in its buffer
+            while not select.select([self._fd], [], [], _POLL)[0]:
+                if self._cancelled():
+                    return 0
+            data = os.read(self._fd, len(buffer))
         n = len(data)
         buffer[:n] = data
         if n and self._copy is not None:
@@ -118,7 +133,7 @@ def feed(source: CaptureSource, post: Callable[[Batch | Finished], None],
             if source.spool is None:
                 _feed(source.stream, None, source.follow, post, cancelled, room, poll_interval, book)
             else:
-                tee = _Tee(source.stream, source.spool)
+                tee = _Tee(source.stream, source.spool, cancelled)
                 with io.BufferedReader(tee) as stream:
                     _feed(stream, None, source.follow, post, cancelled, room, poll_interval, book,
                           tee.take_error)

@@ -86,3 +86,9 @@ def test_expanded_aggregate(snap_compare) -> None:
     app = create_app(fms, label="fms_aggregates.pcap")
     assert snap_compare(app, run_before=_after("greater_than_sign", "greater_than_sign"),
                         terminal_size=(100, 32))
+
+
+def test_gap_capture_at_80x24_keeps_the_problems_column(snap_compare) -> None:
+    """At 80 columns the Connections pane is cut on the right: the addresses go, the problems stay."""
+    gap = Path(__file__).resolve().parents[1] / "data" / "captures" / "nginx_mtu1500_gap.pcap"
+    assert snap_compare(create_app(gap, label="nginx_mtu1500_gap.pcap"), run_before=_after("exclamation_mark"))

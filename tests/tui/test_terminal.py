@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 DROIDCAP = Path(sys.executable).parent / "droidcap"
 # after the app: its exit code and whether the terminal is back in cooked mode with echo
-AFTER = "echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 600"
+# (one printf: a screen read between two writes would see the exit code without the modes)
+MODES = "modes=$(stty -a </dev/tty | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' ')"
+AFTER = f"code=$?; {MODES}; printf 'EXIT=%s\\n%s\\n' \"$code\" \"$modes\"; sleep 600"
 
 
 class Terminal:
@@ -112,3 +114,57 @@ def test_missing_file_opens_a_message_and_exits_non_zero(term: Terminal) -> None
     assert "EXIT=1" in screen
     assert "droidcap: no such file: /nonexistent/capture.pcap" in screen  # one line, no traceback
     assert "Traceback" not in screen
+
+
+def _behind_a_silent_pipe(term: Terminal, tmp_path: Path) -> int:
+    """Start ``droidcap inspect -`` on the sample capture from a writer that then stays silent
+    (an idle adb exec-out tcpdump); its exit code and the terminal's mode are printed as soon as
+    it ends (the pipeline itself lasts as long as the writer).  Returns droidcap's pid."""
+    shell_pid = tmp_path / "sh.pid"
+    after = f"code=$?; {MODES}; printf 'EXIT=%s\\n%s\\n' \"$code\" \"$modes\""
+    inner = f"echo $$ > {shlex.quote(str(shell_pid))}; {DROIDCAP} inspect -; {after}"
+    term.start(f"(cat {shlex.quote(str(EMBEDDED_CAPTURE))}; sleep 60) | TMPDIR={shlex.quote(str(tmp_path))} "
+               f"sh -c {shlex.quote(inner)}")
+    term.wait_for(r"standard input · .*634 rows")  # still indexing: the pipe is open
+    children = subprocess.run(["pgrep", "-P", shell_pid.read_text().strip()], capture_output=True,
+                              text=True, check=True).stdout.split()
+    assert len(children) == 1
+    return int(children[0])
+
+
+@pytest.mark.parametrize("signame", ["TERM", "HUP"])
+def test_a_kill_restores_the_terminal_and_deletes_the_copy_of_standard_input(
+        term: Terminal, signame: str, tmp_path: Path) -> None:
+    """kill (or a closed terminal) leaves as q does: cooked mode, no alternate screen, exit
+    128+signal, and the copy of standard input gone, though the pipe's writer is still there."""
+    pid = _behind_a_silent_pipe(term, tmp_path)
+    assert list(tmp_path.glob("droidcap-stdin-*.pcap"))
+    subprocess.run(["kill", f"-{signame}", str(pid)], check=True)
+    screen = term.wait_for(r"EXIT=\d+", timeout=10)
+    code = {"TERM": 15, "HUP": 1}[signame]
+    assert f"EXIT={128 + code}" in screen, screen
+    assert re.search(r"^icanon echo\s*$", screen, re.MULTILINE), screen
+    assert "standard input ·" not in screen  # the alternate screen is gone
+    assert not list(tmp_path.glob("droidcap-stdin-*.pcap"))
+
+
+def test_quitting_is_not_held_up_by_a_silent_pipe(term: Terminal, tmp_path: Path) -> None:
+    _behind_a_silent_pipe(term, tmp_path)
+    quit_at = time.monotonic()
+    term.keys("q")
+    screen = term.wait_for(r"EXIT=\d+", timeout=10)
+    assert time.monotonic() - quit_at < 5, "droidcap waited for the pipe's writer"
+    assert "EXIT=0" in screen
+    assert not list(tmp_path.glob("droidcap-stdin-*.pcap"))
+
+
+def test_a_truncated_capture_is_told_whole_at_80_columns(term: Terminal, tmp_path: Path) -> None:
+    """The status line cuts the note at 80 columns; a notification shows all of it."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(EMBEDDED_CAPTURE.read_bytes()[:300_000])  # ends inside record 1053
+    term.start(f"{DROIDCAP} inspect {shlex.quote(str(cut))}")
+    screen = term.wait_for(r"the file is")
+    assert re.search(r"capture ends inside record 1053", screen)
+    assert re.search(r"truncated, or was still being\s", screen)
+    term.keys("q")
+    assert "EXIT=0" in term.wait_for(r"EXIT=\d+")

@@ -22,12 +22,14 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tree
 
 from droidcap.capture.events import Direction
+from droidcap.pipeline import Connection
 from droidcap.rtmp.events import Message
 from droidcap.tui.chunkmap import (
     CheckpointBook,
     CursorCache,
     MessageBytes,
     RecordCheckpoints,
+    Target,
     Unavailable,
 )
 from droidcap.tui.feed import Batch, CaptureSource
@@ -126,6 +128,7 @@ class MainScreen(Screen[None]):
         self._tables_drawn = 0.0
         self._rows_drawn = 0.0
         self._hex_cache: OrderedDict[int, MessageBytes | str] = OrderedDict()
+        self._notes_told = 0  # capture notes shown in a notification
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -164,6 +167,8 @@ class MainScreen(Screen[None]):
         self.position = (batch.position or 0, batch.size)
         if not self.query(MessageList):
             return  # the app is closing: the worker's last batches arrive after the panes went
+        if len(self.index.notes) > self._notes_told:
+            self._tell_notes()
         lst = self.rows_list
         was_empty = lst.row is None
         now = time.monotonic()
@@ -177,8 +182,8 @@ class MainScreen(Screen[None]):
             self._tables_drawn = now
             self.query_one(ConnectionsPane).refresh_rows()
         if was_empty and lst.row is not None:
-            if not self.source.follow:
-                lst.move_to(0)  # a file opens at its start; a growing one follows its end
+            if not self.source.growing:
+                lst.move_to(0)  # a file opens at its start; a growing one or a pipe follows its end
             self.first_screen = now - self.started
             if self.source.path is not None and not self.source.follow:
                 # before the first look at a hex, not during it; not while the first rows are
@@ -186,9 +191,20 @@ class MainScreen(Screen[None]):
                 self.set_timer(SCAN_AFTER, self._scan_records)
         self._status()
 
+    def _tell_notes(self) -> None:
+        """Each new capture note whole, in a notification: the status line keeps only the last,
+        cut at the terminal's width."""
+        notes = self.index.notes
+        for note in notes[self._notes_told:self._notes_told + 3]:
+            self.notify(note.message, title="capture", severity="warning", timeout=8)
+        self._notes_told = len(notes)
+
     def index_done(self) -> None:
         if not self.query(MessageList):
             return  # closing
+        self._tell_notes()
+        if self.index.error:
+            self.notify(self.index.error, title="capture", severity="error", timeout=10)
         self.rows_list.rows_added()
         self.query_one(ConnectionsPane).refresh_rows()
         self._status()
@@ -199,7 +215,7 @@ class MainScreen(Screen[None]):
         bits = [self.source.label]
         if not index.done:
             done, size = self.position
-            pct = f" {100 * done / size:.0f}%" if size else ""
+            pct = f" {100 * done / size:.0f}%" if size and not self.source.growing else ""
             bits.append(f"indexing{pct}… {len(index):,} rows")
         else:
             bits.append(f"{len(index):,} rows, {len(index.connections)} connection(s)")
@@ -208,7 +224,7 @@ class MainScreen(Screen[None]):
         if self.row_filter.active:
             bits.append(f"filter: {self.row_filter.describe()} ({len(self.view):,} shown)")
         lst = self.rows_list
-        if lst.unseen:
+        if lst.unseen and self.source.growing:  # a whole file is indexed at the top
             bits.append(f"+{lst.unseen} new (End follows)")
         if self.search_query:
             bits.append(f"search: {self.search_query!r}")
@@ -240,7 +256,8 @@ class MainScreen(Screen[None]):
             conn = None if row is None else index.conns[row]
             self.query_one(TimelinePane).follow(conn, None if row is None else index.relative_time(row))
         if row is not None and raw is None and note is None:
-            self._load_hex(row)
+            item = index.items[row]  # read here: the index belongs to this thread
+            self._load_hex(row, item.connection, item.dir, index.hex_target(row))
 
     def _hex_for(self, row: int | None) -> tuple[MessageBytes | None, str | None]:
         """The chunk bytes of a row if known; else None and why (None: being read)."""
@@ -257,20 +274,16 @@ class MainScreen(Screen[None]):
         return (None, cached) if isinstance(cached, str) else (cached, None)
 
     @work(thread=True, exclusive=True, group="hex")
-    def _load_hex(self, row: int) -> None:
+    def _load_hex(self, row: int, c: Connection, rtmp_dir: Direction, target: Target) -> None:
         """Re-read the capture for this message's chunks (a thread: it may take a while)."""
-        item = self.index.items[row]
-        ev = item.event
-        assert isinstance(ev, Message) and self._cursors is not None
-        c = item.connection
+        assert self._cursors is not None
         result: MessageBytes | str
         if not c.handshake_seen:
             result = "(chunk bytes: the capture starts mid-connection, chunk framing is inferred)"
         else:
             try:
-                result = self._cursors.find(
-                    client=c.client, server=c.server, opened_frame=c.opened_frame, rtmp_dir=item.dir,
-                    target=self.index.hex_target(row))
+                result = self._cursors.find(client=c.client, server=c.server, opened_frame=c.opened_frame,
+                                            rtmp_dir=rtmp_dir, target=target)
             except Unavailable as err:
                 result = f"(chunk bytes unavailable: {err})"
         self.app.call_from_thread(self._hex_loaded, row, result)

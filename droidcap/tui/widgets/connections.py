@@ -7,7 +7,8 @@ from textual.widgets import DataTable
 from droidcap.session import endpoint_text
 from droidcap.tui.model import CaptureIndex, outcome_text, problem_text
 
-COLUMNS = ("#", "client → server", "role", "app/stream", "outcome", "msgs", "problems")
+# the endpoints last: at 80 columns the table is cut on the right, and the problems matter more
+COLUMNS = ("#", "role", "app/stream", "outcome", "msgs", "problems", "client → server")
 
 
 class ConnectionsPane(DataTable[str]):
@@ -27,8 +28,8 @@ class ConnectionsPane(DataTable[str]):
         for c in index.connections:
             s = index.summary(c.conn)
             if s is None:
-                rows.append((str(c.conn), f"{endpoint_text(c.client)} → {endpoint_text(c.server)}",
-                             "…", "", "", "", ""))
+                rows.append((str(c.conn), "…", "", "", "", "",
+                             f"{endpoint_text(c.client)} → {endpoint_text(c.server)}"))
                 continue
             stream = next((st.name for st in s.streams if st.name), None)
             app = s.connect.get("app")
@@ -36,9 +37,8 @@ class ConnectionsPane(DataTable[str]):
             problems = problem_text(index, c.conn)
             if s.mid_connection:
                 problems = ("mid-connection; " + problems).rstrip("; ")
-            rows.append((str(c.conn), f"{s.client} → {s.server}", s.role,
-                         f"{app or '?'}/{stream or '?'}", outcome_text(s), str(msgs),
-                         ("! " + problems) if problems else ""))
+            rows.append((str(c.conn), s.role, f"{app or '?'}/{stream or '?'}", outcome_text(s),
+                         str(msgs), ("! " + problems) if problems else "", f"{s.client} → {s.server}"))
         if rows == self._shown:
             return
         cursor = self.cursor_row
