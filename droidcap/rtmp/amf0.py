@@ -153,16 +153,26 @@ class _Reader:
             raise AmfError(f"AMF0 {marker} marker 0x{m:02x} at offset {o - 1} is not a value")
         raise AmfError(f"AMF0 unknown type marker 0x{m:02x} at offset {o - 1}")
 
-    def properties(
-        self, o: int, depth: int, out: dict[str, Any], what: str, count: int = -1
-    ) -> tuple[dict[str, Any], int]:
+    def open_container(self, o: int, depth: int) -> tuple[int, int, int]:
+        """Enter an object or array at ``o``: its depth (checked), its slot in the reference
+        table (filled by :meth:`close_container`, so a reference to it inside itself fails), and
+        the item count before it."""
         depth += 1
         if depth > self.max_depth:
             raise AmfError(f"AMF0 values nested deeper than {self.max_depth} at offset {o}")
-        index = len(self.refs)
         self.refs.append(None)
         self.ref_sizes.append(0)
-        first_item = self.items
+        return depth, len(self.refs) - 1, self.items
+
+    def close_container(self, index: int, first_item: int, out: Any) -> None:
+        """The container is whole: references to it now resolve, counting its items again."""
+        self.refs[index] = out
+        self.ref_sizes[index] = self.items - first_item + 1
+
+    def properties(
+        self, o: int, depth: int, out: dict[str, Any], what: str, count: int = -1
+    ) -> tuple[dict[str, Any], int]:
+        depth, index, first_item = self.open_container(o, depth)
         data = self.data
         end = self.end
         n_props = 0
@@ -205,8 +215,7 @@ class _Reader:
             if self.items > self.max_items:
                 raise AmfError(f"AMF0 data holds more than {self.max_items} values")
             n_props += 1
-        self.refs[index] = out
-        self.ref_sizes[index] = self.items - first_item + 1
+        self.close_container(index, first_item, out)
         return out, o
 
     def strict_array(self, o: int, depth: int) -> tuple[list[Any], int]:
@@ -218,21 +227,14 @@ class _Reader:
                 f"AMF0 strict array of {count} values at offset {o - 5}, "
                 f"only {self.end - o} bytes left"
             )
-        depth += 1
-        if depth > self.max_depth:
-            raise AmfError(f"AMF0 values nested deeper than {self.max_depth} at offset {o}")
-        index = len(self.refs)
-        self.refs.append(None)
-        self.ref_sizes.append(0)
-        first_item = self.items
+        depth, index, first_item = self.open_container(o, depth)
         out: list[Any] = []
         append = out.append
         value = self.value
         for _ in range(count):
             v, o = value(o, depth)
             append(v)
-        self.refs[index] = out
-        self.ref_sizes[index] = self.items - first_item + 1
+        self.close_container(index, first_item, out)
         return out, o
 
     def avmplus(self, o: int, depth: int) -> tuple[Any, int]:

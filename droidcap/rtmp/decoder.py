@@ -189,7 +189,7 @@ class RtmpDecoder:
             return None
         offset = buf.offset
         return DecoderCheckpoint(
-            frame=buf.last_origin()[0] if frame is None else frame,
+            frame=self.last_frame if frame is None else frame,
             offset=offset,
             pending=bytes(buf.data[buf.pos :]),
             marks=buf.marks_after(offset),

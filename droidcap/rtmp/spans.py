@@ -145,14 +145,8 @@ class _Amf0(amf0._Reader):
     def properties(self, o: int, depth: int, out: dict[str, Any], what: str,
                    count: int = -1) -> tuple[dict[str, Any], int]:
         # amf0._Reader.properties without its scalar fast paths, so every value passes through
-        # value() and is noted; the reference table and limits are kept the same way
-        depth += 1
-        if depth > self.max_depth:
-            raise AmfError(f"AMF0 values nested deeper than {self.max_depth} at offset {o}")
-        index = len(self.refs)
-        self.refs.append(None)
-        self.ref_sizes.append(0)
-        first_item = self.items
+        # value() and is noted; the reference table and limits are the decoder's own
+        depth, index, first_item = self.open_container(o, depth)
         data, end, rec = self.data, self.end, self.rec
         n_props = 0
         while True:
@@ -171,8 +165,7 @@ class _Amf0(amf0._Reader):
             key = data[o : o + n].decode("utf-8", "replace")
             out[key], o = rec.member(self.value, key, start, o + n, depth)
             n_props += 1
-        self.refs[index] = out
-        self.ref_sizes[index] = self.items - first_item + 1
+        self.close_container(index, first_item, out)
         return out, o
 
     def strict_array(self, o: int, depth: int) -> tuple[list[Any], int]:
@@ -182,19 +175,12 @@ class _Amf0(amf0._Reader):
         if count > self.end - o:
             raise AmfError(f"AMF0 strict array of {count} values at offset {o - 5}, "
                            f"only {self.end - o} bytes left")
-        depth += 1
-        if depth > self.max_depth:
-            raise AmfError(f"AMF0 values nested deeper than {self.max_depth} at offset {o}")
-        index = len(self.refs)
-        self.refs.append(None)
-        self.ref_sizes.append(0)
-        first_item = self.items
+        depth, index, first_item = self.open_container(o, depth)
         out: list[Any] = []
         for i in range(count):
             v, o = self.rec.member(self.value, i, o, o, depth)
             out.append(v)
-        self.refs[index] = out
-        self.ref_sizes[index] = self.items - first_item + 1
+        self.close_container(index, first_item, out)
         return out, o
 
 

@@ -294,6 +294,7 @@ class RecordCheckpoints:
         self.frames = array("q", [1])  # 1-based frame number of each checkpoint
         self.offsets = array("q", [HEADER_SIZE])  # its file offset
         self._frame, self._pos = 1, HEADER_SIZE  # the next record not scanned yet
+        self._size = -1  # the file's size at the last scan
 
     @classmethod
     def build(cls, path: Path) -> RecordCheckpoints | None:
@@ -307,10 +308,13 @@ class RecordCheckpoints:
 
     def extend(self, path: Path) -> None:
         """Scan the records written since the last scan (only whole ones)."""
+        size = os.stat(path).st_size
+        if size == self._size:
+            return  # nothing written since (a followed file is asked on every hex lookup)
+        self._size = size
         incl_len, frames, offsets = self._incl_len, self.frames, self.offsets
         frame, pos = self._frame, self._pos
         with path.open("rb") as file:
-            size = os.fstat(file.fileno()).st_size
             block, base = b"", pos  # block holds the file from offset base
             while True:
                 rel = pos - base
