@@ -333,11 +333,6 @@ class RecordCheckpoints:
                     offsets.append(pos)
         self._frame, self._pos = frame, pos
 
-    @property
-    def scanned(self) -> int:
-        """File offset up to which records were scanned."""
-        return self._pos
-
     def before(self, frame: int) -> tuple[int, int]:
         """``(frame, file offset)`` of the last checkpoint at or before ``frame``."""
         i = max(0, bisect_right(self.frames, frame) - 1)
